@@ -1,0 +1,43 @@
+// Helpers shared by the Google Benchmark programs: CUDA-event timing of one iteration, and the
+// device-to-device copy baseline every program measures in the same run.
+#pragma once
+
+#include <benchmark/benchmark.h>
+
+#include <cstddef>
+#include <functional>
+
+#include "gpu/cuda_check.h"
+#include "gpu/device_buffer.h"
+#include "gpu/gpu_context.h"
+
+namespace ptq::bench {
+
+// Times `work` (enqueued on stream) once per benchmark iteration with CUDA events and feeds the
+// elapsed time to SetIterationTime; the benchmark must use UseManualTime(). Two untimed runs first
+// warm up module load and caches of the launch path.
+inline void time_with_events(benchmark::State& state, cudaStream_t stream,
+                             const std::function<void()>& work) {
+  work();
+  work();
+  CUDA_CHECK(cudaStreamSynchronize(stream));
+  CudaEvent start, stop;
+  for (auto _ : state) {
+    start.record(stream);
+    work();
+    stop.record(stream);
+    state.SetIterationTime(stop.elapsed_ms_since(start) / 1e3);
+  }
+}
+
+// Device-to-device copy of `n` floats: bytes read plus bytes written, the memory-bound ceiling.
+inline void copy_baseline(benchmark::State& state, const float* d_src, float* d_dst, std::size_t n,
+                          cudaStream_t stream) {
+  time_with_events(state, stream, [&] {
+    CUDA_CHECK(cudaMemcpyAsync(d_dst, d_src, n * sizeof(float), cudaMemcpyDeviceToDevice, stream));
+  });
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * 2 *
+                          static_cast<int64_t>(n * sizeof(float)));
+}
+
+}  // namespace ptq::bench
