@@ -40,4 +40,15 @@ inline void copy_baseline(benchmark::State& state, const float* d_src, float* d_
                           static_cast<int64_t>(n * sizeof(float)));
 }
 
+// Settings every GPU benchmark shares: event timing, microseconds, `repetitions` repetitions of at
+// least 50 ms each, aggregates (mean, median, stddev) only.
+inline benchmark::internal::Benchmark* gpu_timed(benchmark::internal::Benchmark* b,
+                                                 int repetitions) {
+  return b->UseManualTime()
+      ->Unit(benchmark::kMicrosecond)
+      ->MinTime(0.05)
+      ->Repetitions(repetitions)
+      ->ReportAggregatesOnly(true);
+}
+
 }  // namespace ptq::bench
