@@ -11,7 +11,7 @@
 //   POT   half away from zero (to the larger power): the midpoint 1.5 * 2^i is the nearer of
 //         2^i and 2^(i+1) on the logarithmic scale the format is built on.
 // Edge values: the sign of x is kept on zero results (-0 stays -0); +-Inf saturates to
-// +-qmax * s; NaN passes through as NaN; s == 0 (a zero-range tensor) gives +-0, never NaN.
+// +-qmax * s; NaN stays NaN (its payload is not kept); s == 0 (a zero-range tensor) gives +-0, never NaN.
 #pragma once
 
 #include <cmath>

@@ -15,10 +15,12 @@
 namespace ptq {
 namespace {
 
-// Index of the first element whose bits differ, or -1.
+// Index of the first element whose bits differ, or -1. Any NaN matches any NaN: the GPU's
+// arithmetic returns its canonical NaN, the host keeps the payload.
 long first_mismatch(const std::vector<float>& a, const std::vector<float>& b) {
   if (a.size() != b.size()) return 0;
   for (std::size_t i = 0; i < a.size(); ++i) {
+    if (std::isnan(a[i]) && std::isnan(b[i])) continue;
     if (std::memcmp(&a[i], &b[i], sizeof(float)) != 0) return static_cast<long>(i);
   }
   return -1;
