@@ -60,8 +60,8 @@ void BM_FakeQuant(benchmark::State& state, QuantFormat f) {
 
   fake_quant(b.x.data(), b.y.data(), kElements, scale, f, s);
   std::vector<float> got(kChecked), want(kChecked);
-  CUDA_CHECK(cudaMemcpyAsync(got.data(), b.y.data(), kChecked * sizeof(float),
-                             cudaMemcpyDeviceToHost, s));
+  CUDA_CHECK(
+      cudaMemcpyAsync(got.data(), b.y.data(), kChecked * sizeof(float), cudaMemcpyDeviceToHost, s));
   CUDA_CHECK(cudaStreamSynchronize(s));
   fake_quant_ref(b.h_x.data(), want.data(), kChecked, scale, f);
   if (std::memcmp(got.data(), want.data(), kChecked * sizeof(float)) != 0) {  // no NaN in x
@@ -69,8 +69,7 @@ void BM_FakeQuant(benchmark::State& state, QuantFormat f) {
     return;
   }
 
-  time_with_events(state, s,
-                   [&] { fake_quant(b.x.data(), b.y.data(), kElements, scale, f, s); });
+  time_with_events(state, s, [&] { fake_quant(b.x.data(), b.y.data(), kElements, scale, f, s); });
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * 8 *
                           static_cast<int64_t>(kElements));
 }

@@ -27,7 +27,9 @@ std::string gpu_device_name() {
          std::to_string(prop.minor) + ")";
 }
 
-CudaStream::CudaStream() { CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking)); }
+CudaStream::CudaStream() {
+  CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+}
 CudaStream::~CudaStream() {
   if (stream_) cudaStreamDestroy(stream_);
 }
@@ -40,9 +42,13 @@ CudaStream& CudaStream::operator=(CudaStream&& other) noexcept {
   }
   return *this;
 }
-void CudaStream::synchronize() const { CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+void CudaStream::synchronize() const {
+  CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
 
-CudaEvent::CudaEvent() { CUDA_CHECK(cudaEventCreate(&event_)); }
+CudaEvent::CudaEvent() {
+  CUDA_CHECK(cudaEventCreate(&event_));
+}
 CudaEvent::~CudaEvent() {
   if (event_) cudaEventDestroy(event_);
 }
@@ -54,7 +60,9 @@ CudaEvent& CudaEvent::operator=(CudaEvent&& other) noexcept {
   }
   return *this;
 }
-void CudaEvent::record(cudaStream_t stream) { CUDA_CHECK(cudaEventRecord(event_, stream)); }
+void CudaEvent::record(cudaStream_t stream) {
+  CUDA_CHECK(cudaEventRecord(event_, stream));
+}
 float CudaEvent::elapsed_ms_since(const CudaEvent& start) const {
   CUDA_CHECK(cudaEventSynchronize(event_));
   float ms = 0.0f;

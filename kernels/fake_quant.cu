@@ -10,14 +10,13 @@
 //
 // Test:  ctest --test-dir build -R FakeQuant   (GPU vs brute-force grid search, bit for bit)
 // Bench: build/bench/fake_quant_bench
-#include "kernels/fake_quant.cuh"
-
 #include <cmath>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
 
 #include "gpu/cuda_check.h"
+#include "kernels/fake_quant.cuh"
 #include "kernels/fake_quant_ref.h"
 #include "kernels/launch.h"
 #include "kernels/quant_math.h"
@@ -93,8 +92,8 @@ void launch_kind(const float* d_x, float* d_y, std::size_t n, float scale, const
   const std::size_t rest = n - 4 * n4;
   if (rest > 0) {
     const int blocks = grid_size(rest, kThreads, kThreads);
-    fake_quant_scalar_kernel<Kind, Dequantize><<<blocks, kThreads, 0, stream>>>(
-        d_x + 4 * n4, d_y + 4 * n4, rest, scale, p);
+    fake_quant_scalar_kernel<Kind, Dequantize>
+        <<<blocks, kThreads, 0, stream>>>(d_x + 4 * n4, d_y + 4 * n4, rest, scale, p);
     CUDA_CHECK_LAST();
   }
 }

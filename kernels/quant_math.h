@@ -11,7 +11,8 @@
 //   POT   half away from zero (to the larger power): the midpoint 1.5 * 2^i is the nearer of
 //         2^i and 2^(i+1) on the logarithmic scale the format is built on.
 // Edge values: the sign of x is kept on zero results (-0 stays -0); +-Inf saturates to
-// +-qmax * s; NaN stays NaN (its payload is not kept); s == 0 (a zero-range tensor) gives +-0, never NaN.
+// +-qmax * s; NaN stays NaN (its payload is not kept); s == 0 (a zero-range tensor) gives +-0,
+// never NaN.
 #pragma once
 
 #include <cmath>
@@ -28,12 +29,12 @@ namespace ptq {
 
 // A QuantFormat lowered to what the arithmetic needs; built on the host by make_format_params.
 struct FormatParams {
-  int kind;              // 0 INT, 1 POT, 2 FLOAT (FormatKind values)
-  float qmax;            // clamp bound of |x / s|
-  std::uint32_t drop;    // FLOAT: float32 mantissa bits to drop, 23 - m
-  float min_normal;      // FLOAT: 2^emin; POT: 2^-depth, the smallest non-zero magnitude
-  float sub_up;          // FLOAT: 2^(m - emin), subnormal step^-1; POT: 2^-(depth + 1), midpoint
-  float sub_down;        // FLOAT: 2^(emin - m), the subnormal step
+  int kind;            // 0 INT, 1 POT, 2 FLOAT (FormatKind values)
+  float qmax;          // clamp bound of |x / s|
+  std::uint32_t drop;  // FLOAT: float32 mantissa bits to drop, 23 - m
+  float min_normal;    // FLOAT: 2^emin; POT: 2^-depth, the smallest non-zero magnitude
+  float sub_up;        // FLOAT: 2^(m - emin), subnormal step^-1; POT: 2^-(depth + 1), midpoint
+  float sub_down;      // FLOAT: 2^(emin - m), the subnormal step
 };
 
 PTQ_HD std::uint32_t float_bits(float f) {
@@ -95,9 +96,12 @@ PTQ_HD float quantize_value(float x, float scale, const FormatParams& p) {
 // The same with the kind chosen at run time (host code and tests).
 PTQ_HD float quantize_value(float x, float scale, const FormatParams& p) {
   switch (p.kind) {
-    case kKindInt: return quantize_value<kKindInt>(x, scale, p);
-    case kKindPot: return quantize_value<kKindPot>(x, scale, p);
-    default: return quantize_value<kKindFloat>(x, scale, p);
+    case kKindInt:
+      return quantize_value<kKindInt>(x, scale, p);
+    case kKindPot:
+      return quantize_value<kKindPot>(x, scale, p);
+    default:
+      return quantize_value<kKindFloat>(x, scale, p);
   }
 }
 

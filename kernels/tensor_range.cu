@@ -5,20 +5,18 @@
 // with cub::BlockReduce first, so there is one atomic per block and value.
 //
 // Test: ctest --test-dir build -R TensorRange
-#include "kernels/tensor_range.cuh"
-
-#include <cub/block/block_reduce.cuh>
-#include <cuda/functional>
-
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <cub/block/block_reduce.cuh>
+#include <cuda/functional>
 #include <stdexcept>
 #include <string>
 
 #include "gpu/cuda_check.h"
 #include "gpu/device_buffer.h"
 #include "kernels/launch.h"
+#include "kernels/tensor_range.cuh"
 
 namespace ptq {
 namespace {
@@ -108,8 +106,7 @@ TensorRange tensor_range(const float* d_x, std::size_t n, cudaStream_t stream) {
   DeviceBuffer<RangeAccumulator> d_acc(1);
   range_init_kernel<<<1, 1, 0, stream>>>(d_acc.data());
   CUDA_CHECK_LAST();
-  range_kernel<<<grid_size(n, kThreads * 8, kThreads), kThreads, 0, stream>>>(d_x, n,
-                                                                             d_acc.data());
+  range_kernel<<<grid_size(n, kThreads * 8, kThreads), kThreads, 0, stream>>>(d_x, n, d_acc.data());
   CUDA_CHECK_LAST();
   RangeAccumulator h_acc{};
   CUDA_CHECK(cudaMemcpyAsync(&h_acc, d_acc.data(), sizeof h_acc, cudaMemcpyDeviceToHost, stream));

@@ -1,6 +1,5 @@
 // The `ptqbench` command as a user runs it: output and exit codes.
 #include <gtest/gtest.h>
-
 #include <sys/wait.h>
 
 #include <cmath>
@@ -57,8 +56,8 @@ TEST(GridCommand, PrintsValuesThatReadBackToTheSameFloats) {
 }
 
 TEST(GridCommand, RejectsABadNameWithExitCodeTwo) {
-  for (const char* bad : {"grid INT_17", "grid FLOAT_8_E7", "grid nonsense", "grid",
-                          "grid INT_64", "formats extra", "no-such-command"}) {
+  for (const char* bad : {"grid INT_17", "grid FLOAT_8_E7", "grid nonsense", "grid", "grid INT_64",
+                          "formats extra", "no-such-command"}) {
     const Result r = run(bad);
     EXPECT_EQ(r.exit_code, 2) << bad << ": " << r.out;
     EXPECT_FALSE(r.out.empty()) << bad;

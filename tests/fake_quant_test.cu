@@ -86,9 +86,9 @@ TEST(FakeQuant, HandlesEverySizeAndAlignment) {
   for (std::size_t n : {0u, 1u, 3u, 4u, 5u, 255u, 1023u, 4097u, 1000003u}) {
     for (std::size_t offset : {0u, 1u, 2u}) {
       const std::vector<float> x = test::normal_values(n, 1.0f, rng);
-      EXPECT_EQ(first_mismatch(run_on_device(x, 0.01f, f, true, offset),
-                               reference(x, 0.01f, f, true)),
-                -1)
+      EXPECT_EQ(
+          first_mismatch(run_on_device(x, 0.01f, f, true, offset), reference(x, 0.01f, f, true)),
+          -1)
           << "n=" << n << " offset=" << offset;
     }
   }

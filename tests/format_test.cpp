@@ -51,7 +51,7 @@ TEST(FormatQmax, FollowsTheDesignFormulas) {
   EXPECT_EQ(format_qmax(make_int(64)), 9223372036854775807.0);
   EXPECT_EQ(format_qmax(make_pot(4)), 1.0);
   EXPECT_EQ(format_qmax(make_float(8, 4)), (2.0 - 1.0 / 8) * 256.0);  // m = 3, 2^(2^3)
-  EXPECT_EQ(format_qmax(make_float(3, 1)), 1.5 * 2.0);                 // m = 1, 2^1
+  EXPECT_EQ(format_qmax(make_float(3, 1)), 1.5 * 2.0);                // m = 1, 2^1
   EXPECT_EQ(format_qmax(make_float(16, 7)), (2.0 - 1.0 / 256) * std::ldexp(1.0, 64));
 }
 

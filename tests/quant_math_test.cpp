@@ -1,13 +1,14 @@
 // The arithmetic nearest of kernels/quant_math.h, compiled for the host, against the brute-force
 // grid search of kernels/fake_quant_ref.h. Runs without a GPU, so CI checks the maths the kernels
 // use; tests/fake_quant_test.cu checks the kernels themselves on a device.
+#include "kernels/quant_math.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstring>
 
 #include "kernels/fake_quant_ref.h"
-#include "kernels/quant_math.h"
 #include "tests/test_inputs.h"
 
 namespace ptq {
@@ -30,9 +31,8 @@ TEST(QuantizeValue, MatchesBruteForceNearestOnEveryFormat) {
       for (float v : x) {
         const float got = quantize_value(v, scale, p);
         const float want = quantize_value_ref(v, scale, f);
-        ASSERT_EQ(bits_of(got), bits_of(want))
-            << format_name(f) << " x=" << v << " scale=" << scale << " got " << got << " want "
-            << want;
+        ASSERT_EQ(bits_of(got), bits_of(want)) << format_name(f) << " x=" << v << " scale=" << scale
+                                               << " got " << got << " want " << want;
       }
     }
   }
@@ -60,12 +60,12 @@ TEST(QuantizeValue, BreaksTiesByTheDocumentedRules) {
 TEST(QuantizeValue, HandlesTheEdgeValuesAsDocumented) {
   const FormatParams p = make_format_params(make_float(8, 4));
   const float inf = std::numeric_limits<float>::infinity();
-  EXPECT_EQ(quantize_value(inf, 0.5f, p), 480.0f);    // saturates to qmax
+  EXPECT_EQ(quantize_value(inf, 0.5f, p), 480.0f);  // saturates to qmax
   EXPECT_EQ(quantize_value(-inf, 0.5f, p), -480.0f);
   EXPECT_TRUE(std::isnan(quantize_value(std::nanf(""), 0.5f, p)));
   EXPECT_EQ(bits_of(quantize_value(-0.0f, 0.5f, p)), bits_of(-0.0f));
   EXPECT_EQ(bits_of(quantize_value(-1e-30f, 0.5f, p)), bits_of(-0.0f));  // sign kept on zero
-  EXPECT_EQ(quantize_value(3.0f, 0.0f, p), 0.0f);                         // zero range
+  EXPECT_EQ(quantize_value(3.0f, 0.0f, p), 0.0f);                        // zero range
   EXPECT_EQ(quantize_value(inf, 0.0f, p), 0.0f);
 }
 

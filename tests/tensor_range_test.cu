@@ -36,8 +36,8 @@ TEST(TensorRange, MatchesReferenceOnRandomTensorsOfEverySize) {
 
 TEST(TensorRange, CountsNaNAndInfAndIgnoresNaNInTheRange) {
   PTQ_REQUIRE_GPU();
-  std::vector<float> x = {1.0f, std::nanf(""), -3.0f, std::numeric_limits<float>::infinity(),
-                          std::nanf(""), 0.5f};
+  std::vector<float> x = {
+      1.0f, std::nanf(""), -3.0f, std::numeric_limits<float>::infinity(), std::nanf(""), 0.5f};
   const TensorRange r = range_on_device(x);
   EXPECT_EQ(r.min_value, -3.0f);
   EXPECT_EQ(r.max_value, std::numeric_limits<float>::infinity());

@@ -39,8 +39,8 @@ std::vector<float> adversarial_values(const QuantFormat& f, float scale) {
   for (float u : unscaled) values.push_back(u * scale);
   const float inf = std::numeric_limits<float>::infinity();
   const float sub = std::numeric_limits<float>::denorm_min();
-  for (float special : {0.0f, -0.0f, inf, -inf, std::numeric_limits<float>::quiet_NaN(), sub,
-                        -sub, sub * 1000.0f, -std::numeric_limits<float>::min() / 2}) {
+  for (float special : {0.0f, -0.0f, inf, -inf, std::numeric_limits<float>::quiet_NaN(), sub, -sub,
+                        sub * 1000.0f, -std::numeric_limits<float>::min() / 2}) {
     values.push_back(special);
   }
   return values;
