@@ -1,0 +1,397 @@
+// Network forward on cuDNN and cuBLAS (see network.h). One step per layer, each a single library
+// call where the library allows it:
+//   conv     cudnnConvolutionForward (+ cudnnAddTensor for the bias)
+//   bn       cudnnBatchNormalizationForwardInference | ...ForwardTraining (batch statistics,
+//            running statistics updated with momentum kBatchNormMomentum, unbiased variance)
+//   relu(6)  cudnnActivationForward (RELU | CLIPPED_RELU with ceiling 6)
+//   maxpool  cudnnPoolingForward (MAX); adaptive avgpool: cudnnPoolingForward (AVERAGE) with the
+//            whole plane as window
+//   linear   cublasSgemm y = x W^T (+ cudnnAddTensor for the bias, broadcast over the batch)
+//   add      cudnnOpTensor (ADD)
+//   concat   one cudaMemcpy2DAsync per input into its channel slice of every image
+//   dropout  cudnnDropoutForward in training; in inference the layer aliases its input
+//   flatten  aliases its input (NCHW is already C*H*W per image)
+// Convolution algorithms: cudnnFindConvolutionForwardAlgorithmEx measures every algorithm once
+// per (shape, batch, math mode) within kMaxWorkspaceBytes; the fastest is cached and one
+// workspace sized for the largest choice is shared by all layers.
+#include "models/network.h"
+
+#include <algorithm>
+#include <cmath>
+#include <optional>
+#include <random>
+
+#include "gpu/cuda_check.h"
+#include "models/cudnn_descriptors.h"
+
+namespace ptq {
+namespace {
+
+constexpr std::size_t kMaxWorkspaceBytes = std::size_t{1} << 30;  // cap for the algorithm search
+constexpr float kOne = 1.0f, kZero = 0.0f;
+
+std::string shape_key(const Layer& l, int batch, MathMode math) {
+  return std::to_string(batch) + ":" + std::to_string(l.in.c) + "x" + std::to_string(l.in.h) + "x" +
+         std::to_string(l.in.w) + ">" + std::to_string(l.channels) + ",k" +
+         std::to_string(l.kernel) + ",s" + std::to_string(l.stride) + ",p" +
+         std::to_string(l.padding) + ",g" + std::to_string(l.groups) +
+         (math == MathMode::kTf32 ? ",tf32" : ",fp32");
+}
+
+}  // namespace
+
+struct Network::ConvChoice {
+  cudnnConvolutionFwdAlgo_t algo;
+  cudnnMathType_t math;
+  std::size_t workspace;
+};
+
+// Descriptors of one layer at one batch size; only those its kind needs are created.
+struct LayerStep {
+  std::optional<TensorDescriptor> x, y;
+  std::optional<FilterDescriptor> w;
+  std::optional<ConvolutionDescriptor> conv;
+  const Network::ConvChoice* choice = nullptr;
+  std::optional<TensorDescriptor> channel;  // 1 x C x 1 x 1: conv/linear bias, bn parameters
+  std::optional<ActivationDescriptor> act;
+  std::optional<PoolingDescriptor> pool;
+  std::optional<OpTensorDescriptor> op;
+  DeviceBuffer<float> saved_mean, saved_inv_var;  // bn training: kept for the backward pass
+  DeviceBuffer<unsigned char> dropout_reserve;    // dropout training: the mask, for backward
+};
+
+struct Network::Plan {
+  int batch = 0;
+  MathMode math = MathMode::kFp32;
+  std::vector<LayerStep> steps;
+  std::optional<DropoutDescriptor> dropout;  // shared by the dropout layers
+  DeviceBuffer<unsigned char> dropout_states;
+};
+
+Network::Network(GpuContext& ctx, NetworkDesc desc, std::uint64_t seed)
+    : ctx_(ctx), desc_(std::move(desc)), dropout_seed_(seed ^ 0x9E3779B97F4A7C15ull) {
+  validate_network_desc(desc_);
+  layout_ = param_layout(desc_);
+  std::vector<float> h_trainable(layout_.trainable_floats, 0.0f),
+      h_stats(layout_.stats_floats, 0.0f);
+  std::mt19937_64 rng(seed);
+  for (const ParamSpec& s : layout_.specs) {
+    const Layer& l = desc_.layers[s.layer];
+    float* dst = (s.trainable ? h_trainable.data() : h_stats.data()) + s.offset;
+    const std::size_t n = s.count();
+    if (s.role == ParamRole::kWeight || s.role == ParamRole::kBias) {
+      const double fan_in = l.kind == LayerKind::kConv
+                                ? static_cast<double>(l.in.c / l.groups) * l.kernel * l.kernel
+                                : static_cast<double>(l.in.count());
+      const float bound = static_cast<float>(1.0 / std::sqrt(fan_in));
+      std::uniform_real_distribution<float> u(-bound, bound);
+      for (std::size_t i = 0; i < n; ++i) dst[i] = u(rng);
+    } else {
+      const float v =
+          s.role == ParamRole::kBnGamma || s.role == ParamRole::kBnRunningVar ? 1.0f : 0.0f;
+      std::fill(dst, dst + n, v);
+    }
+  }
+  trainable_.upload(h_trainable);
+  stats_.upload(h_stats);
+  outputs_.resize(desc_.layers.size());
+  output_ptr_.assign(desc_.layers.size(), nullptr);
+}
+
+Network::~Network() = default;
+
+const float* Network::layer_output(int layer) const {
+  return output_ptr_.at(layer);
+}
+
+Network::Plan& Network::plan_for(int batch) {
+  auto found = plans_.find(batch);
+  if (found != plans_.end() && found->second->math == math_) return *found->second;
+
+  // Output buffers sized for the largest batch planned so far (plans only hold descriptors, so
+  // growing the buffers keeps the other plans valid).
+  if (batch > capacity_) {
+    for (std::size_t i = 0; i < desc_.layers.size(); ++i) {
+      if (desc_.layers[i].kind == LayerKind::kFlatten) continue;
+      outputs_[i].resize(static_cast<std::size_t>(batch) * desc_.layers[i].out.count());
+    }
+    capacity_ = batch;
+  }
+
+  auto plan = std::make_unique<Plan>();
+  plan->batch = batch;
+  plan->math = math_;
+  plan->steps.resize(desc_.layers.size());
+  std::size_t workspace_needed = 0;
+  for (std::size_t i = 0; i < desc_.layers.size(); ++i) {
+    const Layer& l = desc_.layers[i];
+    LayerStep& st = plan->steps[i];
+    st.x = make_tensor_descriptor(batch, l.in.c, l.in.h, l.in.w);
+    st.y = make_tensor_descriptor(batch, l.out.c, l.out.h, l.out.w);
+    switch (l.kind) {
+      case LayerKind::kConv: {
+        st.w.emplace();
+        CUDNN_CHECK(cudnnSetFilter4dDescriptor(st.w->get(), CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW,
+                                               l.channels, l.in.c / l.groups, l.kernel, l.kernel));
+        st.conv.emplace();
+        CUDNN_CHECK(cudnnSetConvolution2dDescriptor(st.conv->get(), l.padding, l.padding, l.stride,
+                                                    l.stride, 1, 1, CUDNN_CROSS_CORRELATION,
+                                                    CUDNN_DATA_FLOAT));
+        CUDNN_CHECK(cudnnSetConvolutionGroupCount(st.conv->get(), l.groups));
+        int n = 0, c = 0, h = 0, w = 0;
+        CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(st.conv->get(), st.x->get(), st.w->get(),
+                                                          &n, &c, &h, &w));
+        if (n != batch || c != l.out.c || h != l.out.h || w != l.out.w) {
+          throw ModelError(desc_.model + " layer '" + l.name + "': cuDNN computes output " +
+                           std::to_string(c) + "x" + std::to_string(h) + "x" + std::to_string(w));
+        }
+        const std::string key = shape_key(l, batch, math_);
+        auto cached = conv_choices_.find(key);
+        if (cached == conv_choices_.end()) {
+          // Measure every algorithm on this layer's real buffers (the network's input is not
+          // known while planning: a scratch buffer of its size stands in).
+          CUDNN_CHECK(cudnnSetConvolutionMathType(
+              st.conv->get(), math_ == MathMode::kTf32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH));
+          workspace_.resize(kMaxWorkspaceBytes);
+          DeviceBuffer<float> stand_in;  // for a conv on the network input or after a flatten
+          const float* d_x = l.inputs[0] == kNetworkInput ? nullptr : outputs_[l.inputs[0]].data();
+          if (!d_x) {
+            stand_in.resize(static_cast<std::size_t>(batch) * l.in.count());
+            d_x = stand_in.data();
+          }
+          const float* d_w =
+              trainable_.data() + layout_.specs[layout_.find(l.name + ".weight")].offset;
+          cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+          int returned = 0;
+          CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(
+              ctx_.cudnn(), st.x->get(), d_x, st.w->get(), d_w, st.conv->get(), st.y->get(),
+              outputs_[i].data(), CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &returned, perf,
+              workspace_.data(), workspace_.bytes()));
+          std::optional<ConvChoice> choice;
+          for (int k = 0; k < returned && !choice; ++k) {
+            const cudnnConvolutionFwdAlgoPerf_t& p = perf[k];
+            if (p.status != CUDNN_STATUS_SUCCESS || p.memory > kMaxWorkspaceBytes) continue;
+            const bool tensor_op = p.mathType == CUDNN_TENSOR_OP_MATH ||
+                                   p.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
+            if (math_ == MathMode::kFp32 && tensor_op) continue;
+            // Strict mode pins FMA math whatever the search reported; check it is supported.
+            const cudnnMathType_t m = math_ == MathMode::kFp32 ? CUDNN_FMA_MATH : p.mathType;
+            CUDNN_CHECK(cudnnSetConvolutionMathType(st.conv->get(), m));
+            std::size_t bytes = 0;
+            if (cudnnGetConvolutionForwardWorkspaceSize(ctx_.cudnn(), st.x->get(), st.w->get(),
+                                                        st.conv->get(), st.y->get(), p.algo,
+                                                        &bytes) != CUDNN_STATUS_SUCCESS) {
+              continue;
+            }
+            choice = ConvChoice{p.algo, m, bytes};
+          }
+          if (!choice) {
+            throw ModelError(desc_.model + " layer '" + l.name +
+                             "': cuDNN found no usable convolution algorithm for " + key);
+          }
+          cached = conv_choices_.emplace(key, std::make_unique<ConvChoice>(*choice)).first;
+        }
+        st.choice = cached->second.get();
+        CUDNN_CHECK(cudnnSetConvolutionMathType(st.conv->get(), st.choice->math));
+        workspace_needed = std::max(workspace_needed, st.choice->workspace);
+        if (l.bias) st.channel = make_tensor_descriptor(1, l.channels, 1, 1);
+        break;
+      }
+      case LayerKind::kBatchNorm:
+        st.channel = make_tensor_descriptor(1, l.out.c, 1, 1);
+        st.saved_mean.resize(l.out.c);
+        st.saved_inv_var.resize(l.out.c);
+        break;
+      case LayerKind::kRelu:
+      case LayerKind::kRelu6:
+        st.act.emplace();
+        CUDNN_CHECK(cudnnSetActivationDescriptor(
+            st.act->get(),
+            l.kind == LayerKind::kRelu ? CUDNN_ACTIVATION_RELU : CUDNN_ACTIVATION_CLIPPED_RELU,
+            CUDNN_PROPAGATE_NAN, l.kind == LayerKind::kRelu ? 0.0 : 6.0));
+        break;
+      case LayerKind::kMaxPool:
+        st.pool.emplace();
+        CUDNN_CHECK(cudnnSetPooling2dDescriptor(st.pool->get(), CUDNN_POOLING_MAX_DETERMINISTIC,
+                                                CUDNN_PROPAGATE_NAN, l.kernel, l.kernel, l.padding,
+                                                l.padding, l.stride, l.stride));
+        break;
+      case LayerKind::kAvgPool:
+        st.pool.emplace();
+        CUDNN_CHECK(
+            cudnnSetPooling2dDescriptor(st.pool->get(), CUDNN_POOLING_AVERAGE_COUNT_EXCLUDE_PADDING,
+                                        CUDNN_PROPAGATE_NAN, l.in.h, l.in.w, 0, 0, l.in.h, l.in.w));
+        break;
+      case LayerKind::kLinear:
+        // The output as N x out x 1 x 1 so cudnnAddTensor broadcasts the bias over the batch.
+        st.y = make_tensor_descriptor(batch, l.channels, 1, 1);
+        if (l.bias) st.channel = make_tensor_descriptor(1, l.channels, 1, 1);
+        break;
+      case LayerKind::kAdd:
+        st.op.emplace();
+        CUDNN_CHECK(cudnnSetOpTensorDescriptor(st.op->get(), CUDNN_OP_TENSOR_ADD, CUDNN_DATA_FLOAT,
+                                               CUDNN_PROPAGATE_NAN));
+        break;
+      case LayerKind::kDropout: {
+        if (!plan->dropout) {
+          plan->dropout.emplace();
+          std::size_t states = 0;
+          CUDNN_CHECK(cudnnDropoutGetStatesSize(ctx_.cudnn(), &states));
+          plan->dropout_states.resize(states);
+          CUDNN_CHECK(cudnnSetDropoutDescriptor(plan->dropout->get(), ctx_.cudnn(), kDropoutP,
+                                                plan->dropout_states.data(), states,
+                                                dropout_seed_ + static_cast<std::uint64_t>(batch)));
+        }
+        std::size_t reserve = 0;
+        CUDNN_CHECK(cudnnDropoutGetReserveSpaceSize(st.x->get(), &reserve));
+        st.dropout_reserve.resize(reserve);
+        break;
+      }
+      case LayerKind::kFlatten:
+      case LayerKind::kConcat:
+        break;
+    }
+  }
+  // One workspace large enough for every plan still cached.
+  for (const auto& entry : conv_choices_)
+    workspace_needed = std::max(workspace_needed, entry.second->workspace);
+  workspace_.resize(workspace_needed);
+  plans_[batch] = std::move(plan);
+  return *plans_[batch];
+}
+
+void Network::run_layer(Plan& plan, int i, const float* d_input, ForwardMode mode) {
+  const Layer& l = desc_.layers[i];
+  LayerStep& st = plan.steps[i];
+  const auto input = [&](int k) -> const float* {
+    const int p = l.inputs[k];
+    return p == kNetworkInput ? d_input : output_ptr_[p];
+  };
+  const auto param = [&](const char* suffix) -> float* {
+    const ParamSpec& s = layout_.specs[layout_.find(l.name + suffix)];
+    return (s.trainable ? trainable_.data() : stats_.data()) + s.offset;
+  };
+  const float* x = input(0);
+  float* y = outputs_[i].data();
+  const cudnnHandle_t dnn = ctx_.cudnn();
+  switch (l.kind) {
+    case LayerKind::kConv:
+      CUDNN_CHECK(cudnnConvolutionForward(dnn, &kOne, st.x->get(), x, st.w->get(), param(".weight"),
+                                          st.conv->get(), st.choice->algo, workspace_.data(),
+                                          st.choice->workspace, &kZero, st.y->get(), y));
+      if (l.bias) {
+        CUDNN_CHECK(
+            cudnnAddTensor(dnn, &kOne, st.channel->get(), param(".bias"), &kOne, st.y->get(), y));
+      }
+      break;
+    case LayerKind::kBatchNorm:
+      if (mode == ForwardMode::kInference) {
+        CUDNN_CHECK(cudnnBatchNormalizationForwardInference(
+            dnn, CUDNN_BATCHNORM_SPATIAL, &kOne, &kZero, st.x->get(), x, st.y->get(), y,
+            st.channel->get(), param(".weight"), param(".bias"), param(".running_mean"),
+            param(".running_var"), kBatchNormEps));
+      } else {
+        CUDNN_CHECK(cudnnBatchNormalizationForwardTraining(
+            dnn, CUDNN_BATCHNORM_SPATIAL, &kOne, &kZero, st.x->get(), x, st.y->get(), y,
+            st.channel->get(), param(".weight"), param(".bias"), kBatchNormMomentum,
+            param(".running_mean"), param(".running_var"), kBatchNormEps, st.saved_mean.data(),
+            st.saved_inv_var.data()));
+      }
+      break;
+    case LayerKind::kRelu:
+    case LayerKind::kRelu6:
+      CUDNN_CHECK(cudnnActivationForward(dnn, st.act->get(), &kOne, st.x->get(), x, &kZero,
+                                         st.y->get(), y));
+      break;
+    case LayerKind::kMaxPool:
+    case LayerKind::kAvgPool:
+      CUDNN_CHECK(
+          cudnnPoolingForward(dnn, st.pool->get(), &kOne, st.x->get(), x, &kZero, st.y->get(), y));
+      break;
+    case LayerKind::kLinear: {
+      // Row-major y (N x out) = x (N x in) W^T is column-major y^T = W^T' x^T with W read as the
+      // column-major in x out matrix, transposed.
+      const int in_features = static_cast<int>(l.in.count());
+      CUBLAS_CHECK(cublasSetMathMode(ctx_.cublas(), math_ == MathMode::kTf32
+                                                        ? CUBLAS_TF32_TENSOR_OP_MATH
+                                                        : CUBLAS_DEFAULT_MATH));
+      CUBLAS_CHECK(cublasSgemm(ctx_.cublas(), CUBLAS_OP_T, CUBLAS_OP_N, l.channels, plan.batch,
+                               in_features, &kOne, param(".weight"), in_features, x, in_features,
+                               &kZero, y, l.channels));
+      if (l.bias) {
+        CUDNN_CHECK(
+            cudnnAddTensor(dnn, &kOne, st.channel->get(), param(".bias"), &kOne, st.y->get(), y));
+      }
+      break;
+    }
+    case LayerKind::kAdd:
+      CUDNN_CHECK(cudnnOpTensor(dnn, st.op->get(), &kOne, st.x->get(), input(0), &kOne, st.y->get(),
+                                input(1), &kZero, st.y->get(), y));
+      for (std::size_t k = 2; k < l.inputs.size(); ++k) {
+        CUDNN_CHECK(cudnnAddTensor(dnn, &kOne, st.y->get(), input(static_cast<int>(k)), &kOne,
+                                   st.y->get(), y));
+      }
+      break;
+    case LayerKind::kConcat: {
+      const std::size_t plane = static_cast<std::size_t>(l.out.h) * l.out.w;
+      const std::size_t image_bytes = l.out.c * plane * sizeof(float);
+      std::size_t channel = 0;
+      for (std::size_t k = 0; k < l.inputs.size(); ++k) {
+        const int p = l.inputs[k];
+        const int c = p == kNetworkInput ? desc_.input.c : desc_.layers[p].out.c;
+        const std::size_t part_bytes = c * plane * sizeof(float);
+        CUDA_CHECK(cudaMemcpy2DAsync(y + channel * plane, image_bytes, input(static_cast<int>(k)),
+                                     part_bytes, part_bytes, plan.batch, cudaMemcpyDeviceToDevice,
+                                     ctx_.stream()));
+        channel += c;
+      }
+      break;
+    }
+    case LayerKind::kDropout:
+      if (mode == ForwardMode::kInference) {
+        output_ptr_[i] = x;
+        return;
+      }
+      CUDNN_CHECK(cudnnDropoutForward(dnn, plan.dropout->get(), st.x->get(), x, st.y->get(), y,
+                                      st.dropout_reserve.data(), st.dropout_reserve.bytes()));
+      break;
+    case LayerKind::kFlatten:
+      output_ptr_[i] = x;
+      return;
+  }
+  output_ptr_[i] = y;
+}
+
+const float* Network::forward(const float* d_input, int batch, ForwardMode mode) {
+  if (batch <= 0) throw ModelError(desc_.model + ": forward needs a batch of at least 1");
+  if (!d_input) throw ModelError(desc_.model + ": forward got a null input");
+  Plan& plan = plan_for(batch);
+  for (int i = 0; i < static_cast<int>(desc_.layers.size()); ++i) run_layer(plan, i, d_input, mode);
+  return output_ptr_.back();
+}
+
+Checkpoint Network::to_checkpoint() const {
+  const std::vector<float> h_trainable = trainable_.to_host(), h_stats = stats_.to_host();
+  Checkpoint ck;
+  ck.model = desc_.model;
+  for (const ParamSpec& s : layout_.specs) {
+    const float* src = (s.trainable ? h_trainable.data() : h_stats.data()) + s.offset;
+    ck.tensors.push_back({s.name, s.shape, std::vector<float>(src, src + s.count())});
+  }
+  return ck;
+}
+
+void Network::load(const Checkpoint& ck, const std::string& source) {
+  check_checkpoint(ck, desc_, source);
+  std::vector<float> h_trainable(layout_.trainable_floats, 0.0f),
+      h_stats(layout_.stats_floats, 0.0f);
+  for (const ParamSpec& s : layout_.specs) {
+    const NamedTensor* t = ck.find(s.name);
+    std::copy(t->data.begin(), t->data.end(),
+              (s.trainable ? h_trainable.data() : h_stats.data()) + s.offset);
+  }
+  trainable_.upload(h_trainable);
+  stats_.upload(h_stats);
+}
+
+}  // namespace ptq

@@ -1,0 +1,99 @@
+// A network on the GPU: the layer graph of models/model_desc.h run forward on cuDNN (convolution,
+// batch norm, activation, pooling, tensor add, dropout) and cuBLAS (linear), float32, NCHW.
+//
+// Layout NCHW: PyTorch's default, so weights (conv out x in x kh x kw, linear out x in), the
+// flatten order before the first linear layer and checkpoints all read the same as the study's;
+// cuDNN converts internally where a tensor-core kernel wants NHWC. NHWC is worth measuring later.
+//
+// Memory: trainable parameters live in one arena (one DeviceBuffer, tensors at the offsets of
+// param_layout), batch-norm running statistics in a second; gradients, when training arrives, get
+// a third arena with the same offsets. Every layer owns its output buffer (flatten, dropout in
+// inference and a relu fused into its conv alias another layer's), so every activation of the
+// last forward can be read by layer index, as a backward pass needs.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gpu/device_buffer.h"
+#include "gpu/gpu_context.h"
+#include "models/checkpoint.h"
+#include "models/model_desc.h"
+
+namespace ptq {
+
+// kFp32: strict float32 FMA math in cuDNN (CUDNN_FMA_MATH) and cuBLAS (CUBLAS_DEFAULT_MATH).
+// kTf32: TF32 tensor cores allowed (CUDNN_TENSOR_OP_MATH, CUBLAS_TF32_TENSOR_OP_MATH).
+enum class MathMode { kFp32, kTf32 };
+
+// kInference: batch norm uses the running statistics, dropout is the identity.
+// kTraining: batch norm uses batch statistics and updates the running ones; dropout drops.
+enum class ForwardMode { kInference, kTraining };
+
+class Network {
+ public:
+  // Parameters drawn from `seed` like PyTorch's default initialisation: conv and linear weights
+  // and biases uniform in +-1/sqrt(fan_in) (Kaiming-uniform with a = sqrt(5)); batch-norm gamma 1,
+  // beta 0, running mean 0, running variance 1.
+  Network(GpuContext& ctx, NetworkDesc desc, std::uint64_t seed);
+  ~Network();
+  Network(const Network&) = delete;
+  Network& operator=(const Network&) = delete;
+
+  const NetworkDesc& desc() const { return desc_; }
+  const ParamLayout& layout() const { return layout_; }
+
+  // Takes effect at the next forward; conv algorithms are chosen (and cached) per math mode.
+  void set_math_mode(MathMode mode) { math_ = mode; }
+  MathMode math_mode() const { return math_; }
+
+  // d_input: batch x 3 x 32 x 32 floats on the device, NCHW. Enqueues the whole forward on the
+  // context's stream and returns the device logits, batch x 10, owned by the network and valid
+  // until the next forward. The first call at a batch size plans it (descriptors, algorithm
+  // search, buffers); later calls at that size only enqueue work.
+  const float* forward(const float* d_input, int batch, ForwardMode mode);
+
+  // Output of layer i from the last forward (batch x layer.out floats, NCHW, on the device).
+  const float* layer_output(int layer) const;
+
+  // The parameter arenas (device), laid out by layout().
+  float* trainable() { return trainable_.data(); }
+  float* stats() { return stats_.data(); }
+  std::vector<float> trainable_to_host() const { return trainable_.to_host(); }
+  std::vector<float> stats_to_host() const { return stats_.to_host(); }
+
+  // Every tensor of layout() by name, copied to or from the device.
+  Checkpoint to_checkpoint() const;
+  // Throws CheckpointError (naming `source`) unless check_checkpoint passes.
+  void load(const Checkpoint& checkpoint, const std::string& source);
+  void save(const std::string& path) const { save_checkpoint(path, to_checkpoint()); }
+  void load(const std::string& path) { load(load_checkpoint(path), path); }
+
+  // Bytes of the one convolution workspace, after planning.
+  std::size_t workspace_bytes() const { return workspace_.bytes(); }
+
+  struct Plan;        // per batch size: descriptors, chosen algorithms, per-layer steps
+  struct ConvChoice;  // a cached algorithm choice
+
+ private:
+  Plan& plan_for(int batch);
+  void run_layer(Plan& plan, int layer, const float* d_input, ForwardMode mode);
+
+  GpuContext& ctx_;
+  NetworkDesc desc_;
+  ParamLayout layout_;
+  MathMode math_ = MathMode::kFp32;
+  DeviceBuffer<float> trainable_, stats_;
+  std::vector<DeviceBuffer<float>> outputs_;  // per layer; empty where the layer aliases
+  std::vector<const float*> output_ptr_;      // per layer: where its output lives
+  int capacity_ = 0;                          // batch the output buffers are sized for
+  DeviceBuffer<unsigned char> workspace_;
+  std::map<int, std::unique_ptr<Plan>> plans_;
+  std::map<std::string, std::unique_ptr<ConvChoice>> conv_choices_;
+  std::uint64_t dropout_seed_;
+};
+
+}  // namespace ptq
