@@ -65,4 +65,32 @@ TEST(GridCommand, RejectsABadNameWithExitCodeTwo) {
   EXPECT_NE(run("grid INT_17").out.find("accepted forms"), std::string::npos);
 }
 
+TEST(ModelsCommand, CsvListsEveryLayerOfTheModelInForwardOrder) {
+  const Result r = run("models --model ResNet_18 --csv");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  std::istringstream lines(r.out);
+  std::string header, first, line, last;
+  std::getline(lines, header);
+  std::getline(lines, first);
+  int rows = 1;
+  while (std::getline(lines, line)) last = line, ++rows;
+  EXPECT_EQ(header, "model,layer,kind,params,macs");
+  EXPECT_EQ(first, "ResNet_18,conv0,conv,448,458752");  // 16x3x3x3 + 16; 16x32x32 x (27 + 1)
+  EXPECT_EQ(last, "ResNet_18,fc7,linear,1290,1290");
+  EXPECT_EQ(rows, 68);
+}
+
+TEST(ModelsCommand, TableShowsTotalsAndUnknownModelExitsTwo) {
+  const Result table = run("models --model VGG_16");
+  ASSERT_EQ(table.exit_code, 0) << table.out;
+  EXPECT_NE(table.out.find("TOTAL"), std::string::npos);
+  EXPECT_NE(table.out.find("MACs%"), std::string::npos);
+  for (const char* bad : {"models --model VGG_17", "models --model", "models --bogus"}) {
+    const Result r = run(bad);
+    EXPECT_EQ(r.exit_code, 2) << bad << ": " << r.out;
+    EXPECT_FALSE(r.out.empty()) << bad;
+  }
+  EXPECT_NE(run("models --model VGG_17").out.find("known: AlexNet"), std::string::npos);
+}
+
 }  // namespace
