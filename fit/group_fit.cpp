@@ -35,7 +35,8 @@ CurveFit fit_rows(const std::vector<FitRow>& rows, const std::vector<std::size_t
 }
 
 // Runs task(0..count-1) on up to `threads` threads; rethrows the first exception.
-void run_parallel(std::size_t count, unsigned threads, const std::function<void(std::size_t)>& task) {
+void run_parallel(std::size_t count, unsigned threads,
+                  const std::function<void(std::size_t)>& task) {
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
   threads = static_cast<unsigned>(std::min<std::size_t>(threads, count));
   std::atomic<std::size_t> next{0};

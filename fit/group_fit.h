@@ -18,8 +18,8 @@ namespace ptq::fit {
 enum class Grouping { kPerModel, kPooled };
 
 struct GroupFit {
-  std::string group;                // the model, or "ALL"
-  std::vector<std::size_t> rows;    // indices of the group's rows in the input
+  std::string group;              // the model, or "ALL"
+  std::vector<std::size_t> rows;  // indices of the group's rows in the input
   CurveFit fit;
   std::vector<std::string> cv_models;  // pooled fits of two or more models: the held-out models
   std::vector<double> cv_r2;           // and their R^2

@@ -2,7 +2,6 @@
 #include "fit/levenberg_marquardt.h"
 
 #include <Eigen/Cholesky>
-
 #include <algorithm>
 #include <cmath>
 
@@ -37,8 +36,7 @@ LmSummary levenberg_marquardt(const ResidualFn& residual_fn, Eigen::VectorXd& th
       lambda *= 2;
       continue;
     }
-    if (delta.norm() <= options.parameter_tolerance *
-                            (theta.norm() + options.parameter_tolerance))
+    if (delta.norm() <= options.parameter_tolerance * (theta.norm() + options.parameter_tolerance))
       break;
     const Eigen::VectorXd trial = theta + delta;
     residual_fn(trial, r_trial, jac_trial);

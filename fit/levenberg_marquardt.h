@@ -6,22 +6,21 @@
 #pragma once
 
 #include <Eigen/Core>
-
 #include <functional>
 
 namespace ptq::fit {
 
 struct LmOptions {
-  int max_iterations = 100;          // accepted-or-rejected trial steps
-  double function_tolerance = 1e-12;  // stop when an accepted step lowers the cost by less (relative)
-  double parameter_tolerance = 1e-12; // stop when |delta| <= this * (|theta| + this)
+  int max_iterations = 100;  // accepted-or-rejected trial steps
+  double function_tolerance =
+      1e-12;  // stop when an accepted step lowers the cost by less (relative)
+  double parameter_tolerance = 1e-12;  // stop when |delta| <= this * (|theta| + this)
   double initial_lambda = 1e-3;
 };
 
 // Fills residuals (m) and jacobian (m x k) at theta (k).
-using ResidualFn =
-    std::function<void(const Eigen::VectorXd& theta, Eigen::VectorXd& residuals,
-                       Eigen::MatrixXd& jacobian)>;
+using ResidualFn = std::function<void(const Eigen::VectorXd& theta, Eigen::VectorXd& residuals,
+                                      Eigen::MatrixXd& jacobian)>;
 
 struct LmSummary {
   double cost = 0;  // |r|^2 at the returned theta

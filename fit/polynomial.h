@@ -1,11 +1,11 @@
-// Real polynomials as coefficient vectors, lowest power first: p(t) = c[0] + c[1] t + ... + c[d] t^d.
+// Real polynomials as coefficient vectors, lowest power first:
+//   p(t) = c[0] + c[1] t + ... + c[d] t^d.
 // What the rational fits need: evaluation, products, derivatives, an affine change of variable,
 // and the exact minimum on a closed interval (from the real critical points, isolated between the
 // roots of the next derivative and bisected).
 #pragma once
 
 #include <Eigen/Core>
-
 #include <vector>
 
 namespace ptq::fit {

@@ -13,8 +13,9 @@
 // The constraint (an admissible curve): no pole on [lo, hi], i.e. Q > 0 there (Q(0) = 1 > 0), and
 // non-decreasing there, i.e. D = P'Q - PQ' >= 0 on [-1, 1], since f'(u) = D(u) / Q(u)^2.
 // D has degree 2n - 2 (the u^(2n-1) terms cancel). check_exact decides both exactly from the
-// minima of the polynomials Q and D on [-1, 1] (critical points isolated and bisected, fit/polynomial.h);
-// check_grid is the study's check: f(x_k+1) - f(x_k) >= -tolerance on x = lo:step:hi.
+// minima of the polynomials Q and D on [-1, 1] (critical points isolated and bisected,
+// fit/polynomial.h); check_grid is the study's check: f(x_k+1) - f(x_k) >= -tolerance on x =
+// lo:step:hi.
 #pragma once
 
 #include <Eigen/Core>
@@ -50,7 +51,7 @@ XCoefficients coefficients_in_x(const RationalCurve& curve);
 struct ConstraintStatus {
   bool pole_free = false;  // Q > 0 on the whole interval
   bool monotone = false;   // pole-free and D >= -roundoff on the whole interval
-  double min_denominator = 0, min_denominator_at = 0;        // min Q on [-1, 1] and where (u)
+  double min_denominator = 0, min_denominator_at = 0;          // min Q on [-1, 1] and where (u)
   double min_slope_numerator = 0, min_slope_numerator_at = 0;  // min D on [-1, 1] and where (u)
 };
 

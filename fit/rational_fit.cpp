@@ -4,7 +4,6 @@
 
 #include <Eigen/Cholesky>
 #include <Eigen/QR>
-
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -33,7 +32,8 @@ RationalCurve curve_from(const Eigen::VectorXd& theta, int n, double lo, double 
 
 Eigen::VectorXd theta_from(const Poly& p, const Poly& q, int n) {
   Eigen::VectorXd theta = Eigen::VectorXd::Zero(2 * n + 1);
-  theta.head(std::min<Eigen::Index>(p.size(), n + 1)) = p.head(std::min<Eigen::Index>(p.size(), n + 1));
+  theta.head(std::min<Eigen::Index>(p.size(), n + 1)) =
+      p.head(std::min<Eigen::Index>(p.size(), n + 1));
   for (Eigen::Index k = 1; k < q.size() && k <= n; ++k) theta[n + k] = q[k] / q[0];
   theta.head(n + 1) /= q[0];
   return theta;
@@ -214,7 +214,6 @@ struct Best {
   double sse = std::numeric_limits<double>::infinity();
 };
 
-
 // A pole-free start from theta: while Q has a root on [-1, 1], its non-constant part is halved
 // (towards Q = 1), and P is then refitted for the new Q. Empty when that fails.
 std::optional<Eigen::VectorXd> pole_free_start(Eigen::VectorXd theta, int n, const Problem& pb) {
@@ -257,9 +256,8 @@ std::vector<Eigen::VectorXd> starts_for(const Problem& pb, int n) {
   for (int k = 1; k <= n; ++k) lin.col(n + k) = -pb.y.cwiseProduct(vander.col(k));
   Eigen::VectorXd weights = Eigen::VectorXd::Ones(m);
   for (int it = 0; it <= pb.options.solver.sk_iterations; ++it) {
-    const Eigen::VectorXd theta = (weights.asDiagonal() * lin)
-                                      .colPivHouseholderQr()
-                                      .solve(weights.cwiseProduct(pb.y));
+    const Eigen::VectorXd theta =
+        (weights.asDiagonal() * lin).colPivHouseholderQr().solve(weights.cwiseProduct(pb.y));
     if (!theta.allFinite()) break;
     if (it == 0 || it == pb.options.solver.sk_iterations) starts.push_back(theta);
     const RationalCurve c = curve_from(theta, n, pb.lo, pb.hi);
@@ -371,7 +369,10 @@ void validate(const Eigen::VectorXd& x, const Eigen::VectorXd& y, const FitSpec&
 CurveFit fit_up_to(const Eigen::VectorXd& x, const Eigen::VectorXd& y, const FitSpec& spec,
                    double hi) {
   const double lo = x.minCoeff();
-  Problem pb{lo, hi, Eigen::VectorXd(x.size()), y,
+  Problem pb{lo,
+             hi,
+             Eigen::VectorXd(x.size()),
+             y,
              std::max(y.maxCoeff() - y.minCoeff(), std::numeric_limits<double>::min()),
              spec.options};
   const double c = 0.5 * (lo + hi), h = 0.5 * (hi - lo);
@@ -389,7 +390,9 @@ CurveFit fit_up_to(const Eigen::VectorXd& x, const Eigen::VectorXd& y, const Fit
   return fit;
 }
 
-long points_up_to(const Eigen::VectorXd& x, double b) { return (x.array() <= b).count(); }
+long points_up_to(const Eigen::VectorXd& x, double b) {
+  return (x.array() <= b).count();
+}
 
 CurveFit fit_piecewise_fixed(const Eigen::VectorXd& x, const Eigen::VectorXd& y,
                              const FitSpec& spec, double b) {
@@ -415,7 +418,8 @@ CurveFit fit_piecewise_auto(const Eigen::VectorXd& x, const Eigen::VectorXd& y,
   for (double b : xs)
     if (points_up_to(x, b) >= rational_parameters(spec.degree)) candidates.push_back(b);
   if (candidates.empty()) return fit_piecewise_fixed(x, y, spec, xs.back());
-  const auto limit = static_cast<std::size_t>(std::max(spec.options.solver.breakpoint_candidates, 2));
+  const auto limit =
+      static_cast<std::size_t>(std::max(spec.options.solver.breakpoint_candidates, 2));
   if (candidates.size() > limit) {
     std::vector<double> picked;
     for (std::size_t i = 0; i < limit; ++i)
@@ -432,7 +436,8 @@ CurveFit fit_piecewise_auto(const Eigen::VectorXd& x, const Eigen::VectorXd& y,
   std::size_t at = 0;
   for (std::size_t i = 0; i < candidates.size(); ++i)
     if (evaluate(candidates[i]) <= best.stats.sse) at = i;
-  double a = candidates[at > 0 ? at - 1 : at], c = candidates[std::min(at + 1, candidates.size() - 1)];
+  double a = candidates[at > 0 ? at - 1 : at],
+         c = candidates[std::min(at + 1, candidates.size() - 1)];
   const double ratio = 0.5 * (std::sqrt(5.0) - 1.0);
   double b1 = c - ratio * (c - a), b2 = a + ratio * (c - a);
   double f1 = evaluate(b1), f2 = evaluate(b2);

@@ -1,6 +1,7 @@
 // Constrained least-squares fits of the rational model (fit/rational.h) to points (x_i, y_i):
 //
-//   minimise SSE = sum_i (y_i - f(x_i))^2   subject to   f non-decreasing and pole-free on [lo, hi].
+//   minimise SSE = sum_i (y_i - f(x_i))^2   subject to   f non-decreasing and pole-free on [lo,
+//   hi].
 //
 // Plain fit: [lo, hi] = [min x, max x]. Piecewise fit: [lo, hi] = [min x, breakpoint], and the
 // points above the breakpoint are fitted by the constant f(breakpoint); the breakpoint is given or
@@ -20,7 +21,6 @@
 #pragma once
 
 #include <Eigen/Core>
-
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -42,19 +42,19 @@ enum class MonotoneCheck {
 };
 
 struct SolverOptions {
-  LmOptions lm;                        // per penalty level
-  int constraint_points = 48;          // Chebyshev points of the interval carrying the penalty
-  double penalty_start = 1.0;          // mu of the first level (SSE is in units of y^2)
-  double penalty_growth = 100.0;       // mu multiplier between levels
-  double penalty_max = 1e10;           // last level
-  double min_denominator_ratio = 1e-6; // iterates keep min Q >= this * max Q on the interval
-  double slope_margin = 1e-7;          // the penalty asks D >= this * (max y - min y)
-  int exchange_rounds = 6;             // extra solves adding the exact check's violation points
-  double margin_growth = 4.0;          // slope margin multiplier per exchange round
-  int scan_starts = 4;                 // best scanned denominators started from
-  int sk_iterations = 6;               // Sanathanan-Koerner reweightings after Loeb's start
-  int breakpoint_candidates = 24;      // data x values tried by the breakpoint search
-  int breakpoint_refinements = 8;      // golden-section steps around the best candidate
+  LmOptions lm;                         // per penalty level
+  int constraint_points = 48;           // Chebyshev points of the interval carrying the penalty
+  double penalty_start = 1.0;           // mu of the first level (SSE is in units of y^2)
+  double penalty_growth = 100.0;        // mu multiplier between levels
+  double penalty_max = 1e10;            // last level
+  double min_denominator_ratio = 1e-6;  // iterates keep min Q >= this * max Q on the interval
+  double slope_margin = 1e-7;           // the penalty asks D >= this * (max y - min y)
+  int exchange_rounds = 6;              // extra solves adding the exact check's violation points
+  double margin_growth = 4.0;           // slope margin multiplier per exchange round
+  int scan_starts = 4;                  // best scanned denominators started from
+  int sk_iterations = 6;                // Sanathanan-Koerner reweightings after Loeb's start
+  int breakpoint_candidates = 24;       // data x values tried by the breakpoint search
+  int breakpoint_refinements = 8;       // golden-section steps around the best candidate
 };
 
 struct ConstraintOptions {
@@ -89,14 +89,16 @@ struct GoodnessOfFit {
 struct CurveFit {
   RationalCurve curve;
   std::optional<double> breakpoint;  // set for piecewise fits (== curve.hi)
-  bool admissible = false;  // passed the chosen check; false: no start gave an admissible curve
-  ConstraintStatus exact;   // the exact status, whatever the chosen check
+  bool admissible = false;     // passed the chosen check; false: no start gave an admissible curve
+  ConstraintStatus exact;      // the exact status, whatever the chosen check
   bool grid_monotone = false;  // the study's grid check with the options' step and tolerance
   GoodnessOfFit stats;
 };
 
 // Number of coefficients of a degree-n rational, as counted by the RMSE: 2n + 2.
-inline int rational_parameters(int degree) { return 2 * degree + 2; }
+inline int rational_parameters(int degree) {
+  return 2 * degree + 2;
+}
 
 // SSE, SST, R^2 and RMSE of curve on the points.
 GoodnessOfFit goodness_of_fit(const RationalCurve& curve, const Eigen::VectorXd& x,

@@ -87,6 +87,8 @@ std::vector<FitRow> read_fit_rows(const std::string& path, const std::string& x_
   return rows;
 }
 
-std::string format_family(const std::string& config) { return config.substr(0, config.find('_')); }
+std::string format_family(const std::string& config) {
+  return config.substr(0, config.find('_'));
+}
 
 }  // namespace ptq::fit
