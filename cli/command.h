@@ -21,6 +21,7 @@ std::string option_value(const Args& args, std::size_t& i);
 
 int run_formats(const Args& args);
 int run_grid(const Args& args);
+int run_fit(const Args& args);
 int run_models(const Args& args);
 
 }  // namespace ptq::cli

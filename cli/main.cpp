@@ -18,6 +18,7 @@ struct Subcommand {
 const Subcommand kSubcommands[] = {
     {"formats", "the 43 study formats, one per line, in study order", run_formats},
     {"grid", "FORMAT: the format's representable values (unscaled), ascending", run_grid},
+    {"fit", "--in CSV [--x COL] [--degree N] [--group model|all]: monotone fits", run_fit},
     {"models", "[--model M] [--csv]: networks, per-layer parameters and MACs", run_models},
 };
 
