@@ -74,7 +74,9 @@ std::string script_for(const fit::GroupFit& g, const std::vector<fit::FitRow>& r
     << "\nset ylabel 'acc_loss'\nset key outside right top\nset grid\n";
   std::snprintf(buf, sizeof buf, "SSE = %.4g\\nR² = %.4f\\nRMSE = %.4g", g.fit.stats.sse,
                 g.fit.stats.r2, g.fit.stats.rmse);
-  s << "set label 1 \"" << buf << "\" at graph 0.03, graph 0.95 front\n";
+  // Lower right: the curves rise from the lower left to a plateau, so that corner is empty.
+  s << "set style textbox opaque noborder\nset label 1 \"" << buf
+    << "\" at graph 0.97, graph 0.1 right front boxed\n";
   for (std::size_t k = 0; k < names.size(); ++k)
     s << "$s" << k << " << EOD\n" << series[names[k]].str() << "EOD\n";
   s << "$curve << EOD\n";
