@@ -30,10 +30,11 @@ Poly poly_compose_affine(const Poly& p, double alpha, double beta);
 // Highest degree the root finder takes (D = P'Q - PQ' of a degree-4 rational has degree 6).
 constexpr int kMaxDegree = 8;
 
-// The real roots of odd multiplicity of p in the open interval (lo, hi), ascending, to the last
-// bit: each lies between consecutive roots of p' (found the same way, recursively), where p is
-// monotone, and is bracketed by bisection. Leading coefficients at roundoff level of the largest
-// are dropped first. Throws std::invalid_argument above kMaxDegree.
+// The real roots where p changes sign in the open interval (lo, hi), ascending, to the last bit:
+// each lies between consecutive roots of p' (found the same way, recursively), where p is
+// monotone, and is bracketed by bisection. A root of even multiplicity is reported or not as
+// roundoff decides (it never matters to a minimum). Leading coefficients at roundoff level of the
+// largest are dropped first. Throws std::invalid_argument above kMaxDegree.
 std::vector<double> poly_roots_in(const Poly& p, double lo, double hi);
 
 struct IntervalMin {

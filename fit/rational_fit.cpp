@@ -45,7 +45,7 @@ void fill_powers(double t, int n, double* powers) {
   for (int k = 1; k <= n; ++k) powers[k] = powers[k - 1] * t;
 }
 
-// Q(u) = 1 + q_1 u + ... >= ratio * max Q on [-1, 1] (ratio > 0: no root there).
+// Q(u) = 1 + q_1 u + ... > 0 and >= ratio * max Q on [-1, 1].
 bool denominator_ok(const Eigen::VectorXd& theta, int n, double ratio) {
   Poly q(n + 1);
   q << 1.0, theta.tail(n);
@@ -55,10 +55,11 @@ bool denominator_ok(const Eigen::VectorXd& theta, int n, double ratio) {
 }
 
 // The least-squares problem one Levenberg-Marquardt run sees: data residuals f(u_i) - y_i and the
-// penalty rows of one level (see rational_fit.h). A theta whose Q has a root on [-1, 1] gets NaN
-// residuals, which Levenberg-Marquardt rejects: the iterates never leave the pole-free region, and
-// keep min Q >= ratio * max Q on it (a near-root of Q with a near-root of P beside it is a
-// step in disguise, which the data of a jump would otherwise pull the fit into).
+// penalty rows of one level (see rational_fit.h): D >= slope_floor and Q >= denominator_ratio at
+// each constraint point (a near-root of Q with a near-root of P beside it is a step in disguise,
+// which the data of a jump would otherwise pull the fit into). A theta whose Q has a root on
+// [-1, 1] gets NaN residuals, which Levenberg-Marquardt rejects: the iterates never leave the
+// pole-free region.
 struct PenaltyProblem {
   int n;
   double denominator_ratio;  // SolverOptions::min_denominator_ratio
@@ -71,14 +72,14 @@ struct PenaltyProblem {
 
   Eigen::Index rows() const {
     const auto m = static_cast<Eigen::Index>(points.size());
-    return u.size() + (check == MonotoneCheck::kExact ? m : std::max<Eigen::Index>(m - 1, 0));
+    return u.size() + (check == MonotoneCheck::kExact ? 2 * m : std::max<Eigen::Index>(m - 1, 0));
   }
 
   void operator()(const Eigen::VectorXd& theta, Eigen::VectorXd& r, Eigen::MatrixXd& jac) const {
     const Eigen::Index k = theta.size(), data = u.size();
     r.setZero(rows());
     jac.setZero(rows(), k);
-    if (!denominator_ok(theta, n, denominator_ratio)) {
+    if (!denominator_ok(theta, n, 0.0)) {
       r.setConstant(std::numeric_limits<double>::quiet_NaN());
       return;
     }
@@ -116,6 +117,11 @@ struct PenaltyProblem {
           r[row] = sqrt_mu * (d - slope_floor);
           for (int i = 0; i <= n; ++i) jac(row, i) = sqrt_mu * (dpw[i] * qv - pw[i] * dq);
           for (int i = 1; i <= n; ++i) jac(row, n + i) = sqrt_mu * (dp * pw[i] - pv * dpw[i]);
+        }
+        ++row;
+        if (qv < denominator_ratio) {
+          r[row] = sqrt_mu * (qv - denominator_ratio);
+          for (int i = 1; i <= n; ++i) jac(row, n + i) = sqrt_mu * pw[i];
         }
         ++row;
       }
@@ -340,6 +346,8 @@ Best solve_degree(const Problem& pb, int n, const Best& lower) {
          ++round) {
       const ConstraintStatus s = check_exact(curve_from(theta, n, pb.lo, pb.hi));
       problem.points.push_back(s.min_slope_numerator_at);
+      if (s.min_denominator < so.min_denominator_ratio)
+        problem.points.push_back(s.min_denominator_at);
       problem.slope_floor *= so.margin_growth;
       levenberg_marquardt(fn, theta, so.lm);
       done = consider(theta);

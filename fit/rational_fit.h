@@ -1,7 +1,7 @@
 // Constrained least-squares fits of the rational model (fit/rational.h) to points (x_i, y_i):
 //
-//   minimise SSE = sum_i (y_i - f(x_i))^2   subject to   f non-decreasing and pole-free on [lo,
-//   hi].
+//   minimise SSE = sum_i (y_i - f(x_i))^2
+//   subject to f non-decreasing and pole-free on [lo, hi].
 //
 // Plain fit: [lo, hi] = [min x, max x]. Piecewise fit: [lo, hi] = [min x, breakpoint], and the
 // points above the breakpoint are fitted by the constant f(breakpoint); the breakpoint is given or
@@ -11,11 +11,15 @@
 // degree n (Q = 1); Loeb's linearisation (least squares of P(u_i) - y_i Q(u_i)) followed by
 // Sanathanan-Koerner reweighting; and the best few denominators of a scan over poles placed just
 // outside, near and far from the interval and complex pairs above it, each with its least-squares
-// numerator (variable projection). From each start Levenberg-Marquardt minimises SSE plus a
-// one-sided quadratic penalty mu * sum_j min(0, D(t_j) - margin)^2 + min(0, Q(t_j) - margin)^2 over
-// constraint points t_j (Chebyshev points of the interval), with mu raised geometrically until the
-// exact check passes; points where the exact check finds a violation are added to the t_j
-// (exchange). The best fit that passes the check is kept; the constant is always admissible.
+// numerator (variable projection); and the best fit of degree n - 1 (degrees 1..n are solved in
+// turn, so a higher degree never fits worse). From each start Levenberg-Marquardt minimises SSE
+// plus a one-sided quadratic penalty
+//   mu * sum_j [min(0, D(t_j) - slope margin)^2 + min(0, Q(t_j) - denominator margin)^2]
+// over constraint points t_j (Chebyshev points of the interval), rejecting every step that would
+// put a root of Q on the interval, with mu raised geometrically until the exact check passes;
+// then points where the exact check finds a violation are added to the t_j and the slope margin
+// raised (exchange). The best fit that passes the check is kept; the constant is admissible, so
+// in practice one always is.
 // With MonotoneCheck::kGrid the study's coarse check decides admissibility instead (and the
 // penalty is put on the grid's consecutive differences), for comparison with the study.
 #pragma once
@@ -47,7 +51,8 @@ struct SolverOptions {
   double penalty_start = 1.0;           // mu of the first level (SSE is in units of y^2)
   double penalty_growth = 100.0;        // mu multiplier between levels
   double penalty_max = 1e10;            // last level
-  double min_denominator_ratio = 1e-6;  // iterates keep min Q >= this * max Q on the interval
+  double min_denominator_ratio = 1e-6;  // the penalty asks Q >= this (Q(centre) = 1); starts
+                                        // keep min Q >= this * max Q; Q > 0 is enforced
   double slope_margin = 1e-7;           // the penalty asks D >= this * (max y - min y)
   int exchange_rounds = 6;              // extra solves adding the exact check's violation points
   double margin_growth = 4.0;           // slope margin multiplier per exchange round
