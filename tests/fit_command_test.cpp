@@ -24,9 +24,14 @@ std::string slurp(const std::string& path) {
   return s.str();
 }
 
+// A temporary path of this test process: ctest runs the cases of this file in parallel.
+std::string temp_path(const std::string& name) {
+  return testing::TempDir() + "fit_command_" + std::to_string(getpid()) + "_" + name;
+}
+
 // Runs `env ptqbench fit args` with stderr into a temporary file.
 Output fit(const std::string& args, const std::string& env = "") {
-  const std::string err_path = testing::TempDir() + "fit_command_stderr.txt";
+  const std::string err_path = temp_path("stderr.txt");
   const std::string cmd = env + " " + PTQBENCH_EXE + " fit " + args + " 2>" + err_path;
   Output o;
   FILE* pipe = popen(cmd.c_str(), "r");
@@ -41,7 +46,7 @@ Output fit(const std::string& args, const std::string& env = "") {
 }
 
 std::string write_temp(const std::string& name, const std::string& text) {
-  const std::string path = testing::TempDir() + name;
+  const std::string path = temp_path(name);
   std::ofstream(path) << text;
   return path;
 }
@@ -68,7 +73,7 @@ std::string synthetic_csv() {
       text += std::string(model) + (i % 3 ? ",INT_4," : ",POT_4,") + std::to_string(x) + "," +
               std::to_string(x * x / (x * x + 1)) + "\n";
     }
-  return write_temp("fit_command_synthetic.csv", text);
+  return write_temp("synthetic.csv", text);
 }
 
 TEST(FitCommand, JsonOnStdoutIsOneObjectWithEveryFieldPerFit) {
@@ -101,7 +106,7 @@ TEST(FitCommand, PooledJsonCarriesTheCrossValidation) {
 }
 
 TEST(FitCommand, PrintsATableAndWritesJsonToAFile) {
-  const std::string json = testing::TempDir() + "fit_command_out.json";
+  const std::string json = temp_path("out.json");
   const Output o = fit("--in " + synthetic_csv() + " --piecewise 3 --json " + json);
   ASSERT_EQ(o.exit_code, 0) << o.err;
   EXPECT_NE(o.out.find("group"), std::string::npos);
@@ -126,7 +131,7 @@ TEST(FitCommand, ReferenceDataInTheInterfaceOtherToolsRelyOn) {
 }
 
 TEST(FitCommand, PlotsWithGnuplotOrSaysTheyWereSkipped) {
-  const std::string dir = testing::TempDir() + "fit_command_plots";
+  const std::string dir = temp_path("plots");
   const Output skipped = fit("--in " + synthetic_csv() + " --plot " + dir, "PATH=/nonexistent");
   EXPECT_EQ(skipped.exit_code, 0) << skipped.err;
   EXPECT_NE(skipped.err.find("plots skipped"), std::string::npos) << skipped.err;
@@ -138,20 +143,21 @@ TEST(FitCommand, PlotsWithGnuplotOrSaysTheyWereSkipped) {
   const std::string head = slurp(png).substr(0, 8);
   EXPECT_EQ(head, "\x89PNG\r\n\x1a\n") << png;
   std::remove(png.c_str());
+  ::rmdir(dir.c_str());
 }
 
 TEST(FitCommand, BadInputExitsWithCodeTwoAndSaysWhy) {
   const std::string good = synthetic_csv();
-  const std::string nan_row = write_temp(
-      "fit_command_nan.csv", "model,config,js_flops,acc_loss\nA,INT_2,1,0.5\nA,INT_3,nan,0.4\n");
+  const std::string nan_row =
+      write_temp("nan.csv", "model,config,js_flops,acc_loss\nA,INT_2,1,0.5\nA,INT_3,nan,0.4\n");
   const std::string text_row =
-      write_temp("fit_command_text.csv", "model,config,js_flops,acc_loss\nA,INT_2,1,zero\n");
+      write_temp("text.csv", "model,config,js_flops,acc_loss\nA,INT_2,1,zero\n");
   std::string few = "model,config,js_flops,acc_loss\n", flat = few;
   for (int i = 0; i < 5; ++i)
     few += "A,INT_2," + std::to_string(i) + ",0." + std::to_string(i) + "\n";
   for (int i = 0; i < 9; ++i) flat += "A,INT_2,2.5,0." + std::to_string(i) + "\n";
-  const std::string few_path = write_temp("fit_command_few.csv", few);
-  const std::string flat_path = write_temp("fit_command_flat.csv", flat);
+  const std::string few_path = write_temp("few.csv", few);
+  const std::string flat_path = write_temp("flat.csv", flat);
   const std::pair<std::string, std::string> cases[] = {
       {"--in /nonexistent.csv", "cannot open"},
       {"--in " + good + " --x js_param", "no column 'js_param'"},
