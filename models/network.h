@@ -59,6 +59,23 @@ class Network {
   // Output of layer i from the last forward (batch x layer.out floats, NCHW, on the device).
   const float* layer_output(int layer) const;
 
+  // Backpropagates d_grad_logits (batch x 10 floats on the device: the gradient of the loss with
+  // respect to the logits of the last forward, which must have been a kTraining forward) through
+  // the network on the context's stream. Writes (does not accumulate) the gradient of every
+  // trainable tensor into gradients(), laid out like trainable() (padding stays 0). Batch-norm
+  // gradients use the batch statistics of that forward, dropout its mask. The first call at a
+  // batch size plans the backward convolution algorithms, like forward.
+  void backward(const float* d_grad_logits);
+
+  // Gradient of layer i's output from the last backward (batch x layer.out floats, device).
+  const float* layer_gradient(int layer) const;
+
+  // The gradient arena (device), trainable_floats() floats laid out by layout().
+  float* gradients() { return gradients_.data(); }
+  const float* gradients() const { return gradients_.data(); }
+  std::vector<float> gradients_to_host() const { return gradients_.to_host(); }
+  std::size_t trainable_floats() const { return layout_.trainable_floats; }
+
   // The parameter arenas (device), laid out by layout().
   float* trainable() { return trainable_.data(); }
   float* stats() { return stats_.data(); }
@@ -81,18 +98,29 @@ class Network {
  private:
   Plan& plan_for(int batch);
   void run_layer(Plan& plan, int layer, const float* d_input, ForwardMode mode);
+  void plan_backward(Plan& plan);
+  void backward_layer(Plan& plan, int layer);
 
   GpuContext& ctx_;
   NetworkDesc desc_;
   ParamLayout layout_;
   MathMode math_ = MathMode::kFp32;
-  DeviceBuffer<float> trainable_, stats_;
+  DeviceBuffer<float> trainable_, stats_, gradients_;
   std::vector<DeviceBuffer<float>> outputs_;  // per layer; empty where the layer aliases
   std::vector<const float*> output_ptr_;      // per layer: where its output lives
   int capacity_ = 0;                          // batch the output buffers are sized for
   DeviceBuffer<unsigned char> workspace_;
   std::map<int, std::unique_ptr<Plan>> plans_;
   std::map<std::string, std::unique_ptr<ConvChoice>> conv_choices_;
+  // Backward: per-layer output gradients (sized like outputs_), the algorithm choices of the two
+  // convolution backward passes, and what the last forward ran on.
+  std::vector<DeviceBuffer<float>> grads_;
+  std::vector<bool> grad_written_;  // during a backward: has layer i's gradient been started?
+  DeviceBuffer<float> scratch_;     // for a gradient that must be added, not written
+  std::map<std::string, std::unique_ptr<ConvChoice>> conv_data_choices_, conv_filter_choices_;
+  Plan* last_plan_ = nullptr;
+  const float* last_input_ = nullptr;
+  ForwardMode last_mode_ = ForwardMode::kInference;
   std::uint64_t dropout_seed_;
 };
 
