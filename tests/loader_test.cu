@@ -41,10 +41,11 @@ struct Epoch {
 };
 
 Epoch run_epoch(BatchLoader& loader, std::uint64_t epoch, cudaStream_t stream, unsigned delay_ns) {
-  const std::size_t n = loader.epoch_order().size();
-  DeviceBuffer<float> d_images(std::max<std::size_t>(
-      1, loader.batches_per_epoch() * loader.options().batch_size * kImageBytes));
-  DeviceBuffer<std::int32_t> d_labels(std::max<std::size_t>(1, n + loader.options().batch_size));
+  // Room for every batch of the epoch (the epoch order exists only after start_epoch).
+  const std::size_t capacity =
+      std::max<std::size_t>(1, loader.batches_per_epoch() * loader.options().batch_size);
+  DeviceBuffer<float> d_images(capacity * kImageBytes);
+  DeviceBuffer<std::int32_t> d_labels(capacity);
   CUDA_CHECK(cudaMemset(d_images.data(), 0xff, d_images.bytes()));  // poison
   CUDA_CHECK(cudaMemset(d_labels.data(), 0xff, d_labels.bytes()));
   Epoch e;
