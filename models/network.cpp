@@ -14,6 +14,18 @@
 // Convolution algorithms: cudnnFindConvolutionForwardAlgorithmEx measures every algorithm once
 // per (shape, batch, math mode) within kMaxWorkspaceBytes; the fastest is cached and one
 // workspace sized for the largest choice is shared by all layers.
+//
+// Backward, layer by layer in reverse order, each layer adding its input gradients into its
+// producers' gradient buffers (the first contribution writes, later ones add: a layer read by
+// two others, as at a residual fork, receives the sum):
+//   conv     cudnnConvolutionBackwardFilter (weights), ...BackwardBias, ...BackwardData (input;
+//            skipped for the network's input); algorithms found like the forward ones
+//   bn       cudnnBatchNormalizationBackward with the batch statistics saved by the forward
+//   relu(6)  cudnnActivationBackward;  maxpool, avgpool  cudnnPoolingBackward
+//   linear   cublasSgemm twice (dx = dy W, dW = dy^T x) + cudnnConvolutionBackwardBias
+//   add      cudnnAddTensor of the output gradient into each input's
+//   concat   cudaMemcpy2DAsync of each channel slice (through a scratch buffer when adding)
+//   dropout  cudnnDropoutBackward with the forward's mask;  flatten  a copy (or an add)
 #include "models/network.h"
 
 #include <algorithm>
@@ -38,13 +50,61 @@ std::string shape_key(const Layer& l, int batch, MathMode math) {
          (math == MathMode::kTf32 ? ",tf32" : ",fp32");
 }
 
-}  // namespace
-
-struct Network::ConvChoice {
-  cudnnConvolutionFwdAlgo_t algo;
+template <typename Algo>
+struct AlgoChoice {
+  Algo algo;
   cudnnMathType_t math;
   std::size_t workspace;
 };
+
+// The fastest measured algorithm usable under `math`: successful, within kMaxWorkspaceBytes,
+// and in strict FP32 mode not a tensor-op one (the math type is then pinned to FMA).
+// workspace(algo, math type) gives the bytes it needs, or nothing when cuDNN refuses it.
+template <typename Perf, typename WorkspaceQuery>
+auto pick_algorithm(const Perf* perf, int returned, MathMode math, WorkspaceQuery workspace)
+    -> std::optional<AlgoChoice<decltype(perf->algo)>> {
+  for (int k = 0; k < returned; ++k) {
+    const Perf& p = perf[k];
+    if (p.status != CUDNN_STATUS_SUCCESS || p.memory > kMaxWorkspaceBytes) continue;
+    const bool tensor_op = p.mathType == CUDNN_TENSOR_OP_MATH ||
+                           p.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
+    if (math == MathMode::kFp32 && tensor_op) continue;
+    const cudnnMathType_t m = math == MathMode::kFp32 ? CUDNN_FMA_MATH : p.mathType;
+    if (const std::optional<std::size_t> bytes = workspace(p.algo, m)) {
+      return AlgoChoice<decltype(perf->algo)>{p.algo, m, *bytes};
+    }
+  }
+  return std::nullopt;
+}
+
+cudnnMathType_t search_math(MathMode math) {
+  return math == MathMode::kTf32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH;
+}
+
+// The convolution of a conv layer: padding, stride, groups, cross-correlation, float32.
+ConvolutionDescriptor make_conv_descriptor(const Layer& l) {
+  ConvolutionDescriptor conv;
+  CUDNN_CHECK(cudnnSetConvolution2dDescriptor(conv.get(), l.padding, l.padding, l.stride, l.stride,
+                                              1, 1, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+  CUDNN_CHECK(cudnnSetConvolutionGroupCount(conv.get(), l.groups));
+  return conv;
+}
+
+}  // namespace
+
+struct Network::ConvChoice : AlgoChoice<cudnnConvolutionFwdAlgo_t> {};
+struct Network::ConvDataChoice : AlgoChoice<cudnnConvolutionBwdDataAlgo_t> {};
+struct Network::ConvFilterChoice : AlgoChoice<cudnnConvolutionBwdFilterAlgo_t> {};
+
+namespace {
+
+[[noreturn]] void no_algorithm(const std::string& model, const Layer& l, const char* pass,
+                               const std::string& key) {
+  throw ModelError(model + " layer '" + l.name + "': cuDNN found no usable " + pass +
+                   " algorithm for " + key);
+}
+
+}  // namespace
 
 // Descriptors of one layer at one batch size; only those its kind needs are created.
 struct LayerStep {
@@ -52,6 +112,11 @@ struct LayerStep {
   std::optional<FilterDescriptor> w;
   std::optional<ConvolutionDescriptor> conv;
   const Network::ConvChoice* choice = nullptr;
+  // Backward only (each pass keeps its own descriptor: the math type is set per descriptor).
+  std::optional<ConvolutionDescriptor> conv_data, conv_filter;
+  const Network::ConvDataChoice* data_choice = nullptr;
+  const Network::ConvFilterChoice* filter_choice = nullptr;
+  std::vector<TensorDescriptor> parts;  // concat: each input's shape
   std::optional<TensorDescriptor> channel;  // 1 x C x 1 x 1: conv/linear bias, bn parameters
   std::optional<ActivationDescriptor> act;
   std::optional<PoolingDescriptor> pool;
@@ -66,6 +131,7 @@ struct Network::Plan {
   std::vector<LayerStep> steps;
   std::optional<DropoutDescriptor> dropout;  // shared by the dropout layers
   DeviceBuffer<unsigned char> dropout_states;
+  bool backward_planned = false;
 };
 
 Network::Network(GpuContext& ctx, NetworkDesc desc, std::uint64_t seed)
@@ -94,8 +160,11 @@ Network::Network(GpuContext& ctx, NetworkDesc desc, std::uint64_t seed)
   }
   trainable_.upload(h_trainable);
   stats_.upload(h_stats);
+  gradients_.resize(layout_.trainable_floats);
+  if (gradients_.size() > 0) CUDA_CHECK(cudaMemset(gradients_.data(), 0, gradients_.bytes()));
   outputs_.resize(desc_.layers.size());
   output_ptr_.assign(desc_.layers.size(), nullptr);
+  grads_.resize(desc_.layers.size());
 }
 
 Network::~Network() = default;
@@ -133,11 +202,7 @@ Network::Plan& Network::plan_for(int batch) {
         st.w.emplace();
         CUDNN_CHECK(cudnnSetFilter4dDescriptor(st.w->get(), CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW,
                                                l.channels, l.in.c / l.groups, l.kernel, l.kernel));
-        st.conv.emplace();
-        CUDNN_CHECK(cudnnSetConvolution2dDescriptor(st.conv->get(), l.padding, l.padding, l.stride,
-                                                    l.stride, 1, 1, CUDNN_CROSS_CORRELATION,
-                                                    CUDNN_DATA_FLOAT));
-        CUDNN_CHECK(cudnnSetConvolutionGroupCount(st.conv->get(), l.groups));
+        st.conv = make_conv_descriptor(l);
         int n = 0, c = 0, h = 0, w = 0;
         CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(st.conv->get(), st.x->get(), st.w->get(),
                                                           &n, &c, &h, &w));
@@ -150,8 +215,7 @@ Network::Plan& Network::plan_for(int batch) {
         if (cached == conv_choices_.end()) {
           // Measure every algorithm on this layer's real buffers (the network's input is not
           // known while planning: a scratch buffer of its size stands in).
-          CUDNN_CHECK(cudnnSetConvolutionMathType(
-              st.conv->get(), math_ == MathMode::kTf32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH));
+          CUDNN_CHECK(cudnnSetConvolutionMathType(st.conv->get(), search_math(math_)));
           workspace_.resize(kMaxWorkspaceBytes);
           DeviceBuffer<float> stand_in;  // for a conv on the network input or after a flatten
           const float* d_x = l.inputs[0] == kNetworkInput ? nullptr : outputs_[l.inputs[0]].data();
@@ -167,29 +231,21 @@ Network::Plan& Network::plan_for(int batch) {
               ctx_.cudnn(), st.x->get(), d_x, st.w->get(), d_w, st.conv->get(), st.y->get(),
               outputs_[i].data(), CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &returned, perf,
               workspace_.data(), workspace_.bytes()));
-          std::optional<ConvChoice> choice;
-          for (int k = 0; k < returned && !choice; ++k) {
-            const cudnnConvolutionFwdAlgoPerf_t& p = perf[k];
-            if (p.status != CUDNN_STATUS_SUCCESS || p.memory > kMaxWorkspaceBytes) continue;
-            const bool tensor_op = p.mathType == CUDNN_TENSOR_OP_MATH ||
-                                   p.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
-            if (math_ == MathMode::kFp32 && tensor_op) continue;
-            // Strict mode pins FMA math whatever the search reported; check it is supported.
-            const cudnnMathType_t m = math_ == MathMode::kFp32 ? CUDNN_FMA_MATH : p.mathType;
-            CUDNN_CHECK(cudnnSetConvolutionMathType(st.conv->get(), m));
-            std::size_t bytes = 0;
-            if (cudnnGetConvolutionForwardWorkspaceSize(ctx_.cudnn(), st.x->get(), st.w->get(),
-                                                        st.conv->get(), st.y->get(), p.algo,
-                                                        &bytes) != CUDNN_STATUS_SUCCESS) {
-              continue;
-            }
-            choice = ConvChoice{p.algo, m, bytes};
-          }
-          if (!choice) {
-            throw ModelError(desc_.model + " layer '" + l.name +
-                             "': cuDNN found no usable convolution algorithm for " + key);
-          }
-          cached = conv_choices_.emplace(key, std::make_unique<ConvChoice>(*choice)).first;
+          const auto choice = pick_algorithm(
+              perf, returned, math_,
+              [&](cudnnConvolutionFwdAlgo_t algo, cudnnMathType_t m) -> std::optional<std::size_t> {
+                CUDNN_CHECK(cudnnSetConvolutionMathType(st.conv->get(), m));
+                std::size_t bytes = 0;
+                if (cudnnGetConvolutionForwardWorkspaceSize(ctx_.cudnn(), st.x->get(), st.w->get(),
+                                                            st.conv->get(), st.y->get(), algo,
+                                                            &bytes) != CUDNN_STATUS_SUCCESS) {
+                  return std::nullopt;
+                }
+                return bytes;
+              });
+          if (!choice) no_algorithm(desc_.model, l, "convolution", key);
+          cached = conv_choices_.emplace(key, std::make_unique<ConvChoice>(ConvChoice{*choice}))
+                       .first;
         }
         st.choice = cached->second.get();
         CUDNN_CHECK(cudnnSetConvolutionMathType(st.conv->get(), st.choice->math));
@@ -252,10 +308,8 @@ Network::Plan& Network::plan_for(int batch) {
         break;
     }
   }
-  // One workspace large enough for every plan still cached.
-  for (const auto& entry : conv_choices_)
-    workspace_needed = std::max(workspace_needed, entry.second->workspace);
-  workspace_.resize(workspace_needed);
+  // One workspace large enough for every algorithm cached, forward and backward.
+  workspace_.resize(std::max(workspace_needed, required_workspace()));
   plans_[batch] = std::move(plan);
   return *plans_[batch];
 }
@@ -367,7 +421,287 @@ const float* Network::forward(const float* d_input, int batch, ForwardMode mode)
   if (!d_input) throw ModelError(desc_.model + ": forward got a null input");
   Plan& plan = plan_for(batch);
   for (int i = 0; i < static_cast<int>(desc_.layers.size()); ++i) run_layer(plan, i, d_input, mode);
+  last_plan_ = &plan;
+  last_input_ = d_input;
+  last_mode_ = mode;
   return output_ptr_.back();
+}
+
+std::size_t Network::required_workspace() const {
+  std::size_t bytes = 0;
+  for (const auto& entry : conv_choices_) bytes = std::max(bytes, entry.second->workspace);
+  for (const auto& entry : conv_data_choices_) bytes = std::max(bytes, entry.second->workspace);
+  for (const auto& entry : conv_filter_choices_) bytes = std::max(bytes, entry.second->workspace);
+  return bytes;
+}
+
+const float* Network::layer_gradient(int layer) const {
+  return grads_.at(layer).data();
+}
+
+float Network::beta_for(int producer) {
+  if (grad_written_[producer]) return 1.0f;
+  grad_written_[producer] = true;
+  return 0.0f;
+}
+
+void Network::plan_backward(Plan& plan) {
+  const int batch = plan.batch;
+  const cudnnHandle_t dnn = ctx_.cudnn();
+  workspace_.resize(kMaxWorkspaceBytes);  // for the algorithm searches
+  for (std::size_t i = 0; i < desc_.layers.size(); ++i) {
+    const Layer& l = desc_.layers[i];
+    LayerStep& st = plan.steps[i];
+    if (l.kind == LayerKind::kConcat) {
+      st.parts.clear();
+      for (const int p : l.inputs) {
+        const TensorShape& in = p == kNetworkInput ? desc_.input : desc_.layers[p].out;
+        st.parts.push_back(make_tensor_descriptor(batch, in.c, in.h, in.w));
+      }
+    }
+    if (l.kind != LayerKind::kConv) continue;
+    const std::string key = shape_key(l, batch, plan.math);
+    const int p = l.inputs[0];
+    const float* d_x = p == kNetworkInput ? last_input_ : output_ptr_[p];
+    float* d_dw = gradients_.data() + layout_.specs[layout_.find(l.name + ".weight")].offset;
+    const float* d_w = trainable_.data() + layout_.specs[layout_.find(l.name + ".weight")].offset;
+
+    st.conv_filter = make_conv_descriptor(l);
+    auto filter = conv_filter_choices_.find(key);
+    if (filter == conv_filter_choices_.end()) {
+      CUDNN_CHECK(cudnnSetConvolutionMathType(st.conv_filter->get(), search_math(plan.math)));
+      cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
+      int returned = 0;
+      CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(
+          dnn, st.x->get(), d_x, st.y->get(), grads_[i].data(), st.conv_filter->get(), st.w->get(),
+          d_dw, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &returned, perf, workspace_.data(),
+          workspace_.bytes()));
+      const auto choice = pick_algorithm(
+          perf, returned, plan.math,
+          [&](cudnnConvolutionBwdFilterAlgo_t algo, cudnnMathType_t m) -> std::optional<std::size_t> {
+            CUDNN_CHECK(cudnnSetConvolutionMathType(st.conv_filter->get(), m));
+            std::size_t bytes = 0;
+            if (cudnnGetConvolutionBackwardFilterWorkspaceSize(
+                    dnn, st.x->get(), st.y->get(), st.conv_filter->get(), st.w->get(), algo,
+                    &bytes) != CUDNN_STATUS_SUCCESS) {
+              return std::nullopt;
+            }
+            return bytes;
+          });
+      if (!choice) no_algorithm(desc_.model, l, "backward-filter", key);
+      filter = conv_filter_choices_
+                   .emplace(key, std::make_unique<ConvFilterChoice>(ConvFilterChoice{*choice}))
+                   .first;
+    }
+    st.filter_choice = filter->second.get();
+    CUDNN_CHECK(cudnnSetConvolutionMathType(st.conv_filter->get(), st.filter_choice->math));
+
+    if (p == kNetworkInput) continue;  // no gradient for the image
+    st.conv_data = make_conv_descriptor(l);
+    auto data = conv_data_choices_.find(key);
+    if (data == conv_data_choices_.end()) {
+      CUDNN_CHECK(cudnnSetConvolutionMathType(st.conv_data->get(), search_math(plan.math)));
+      cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
+      int returned = 0;
+      CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(
+          dnn, st.w->get(), d_w, st.y->get(), grads_[i].data(), st.conv_data->get(), st.x->get(),
+          grads_[p].data(), CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &returned, perf,
+          workspace_.data(), workspace_.bytes()));
+      const auto choice = pick_algorithm(
+          perf, returned, plan.math,
+          [&](cudnnConvolutionBwdDataAlgo_t algo, cudnnMathType_t m) -> std::optional<std::size_t> {
+            CUDNN_CHECK(cudnnSetConvolutionMathType(st.conv_data->get(), m));
+            std::size_t bytes = 0;
+            if (cudnnGetConvolutionBackwardDataWorkspaceSize(dnn, st.w->get(), st.y->get(),
+                                                             st.conv_data->get(), st.x->get(), algo,
+                                                             &bytes) != CUDNN_STATUS_SUCCESS) {
+              return std::nullopt;
+            }
+            return bytes;
+          });
+      if (!choice) no_algorithm(desc_.model, l, "backward-data", key);
+      data = conv_data_choices_
+                 .emplace(key, std::make_unique<ConvDataChoice>(ConvDataChoice{*choice}))
+                 .first;
+    }
+    st.data_choice = data->second.get();
+    CUDNN_CHECK(cudnnSetConvolutionMathType(st.conv_data->get(), st.data_choice->math));
+  }
+  workspace_.resize(required_workspace());
+  plan.backward_planned = true;
+}
+
+void Network::backward_layer(Plan& plan, int i) {
+  const Layer& l = desc_.layers[i];
+  LayerStep& st = plan.steps[i];
+  const cudnnHandle_t dnn = ctx_.cudnn();
+  const cudaStream_t stream = ctx_.stream();
+  const std::size_t out_count = static_cast<std::size_t>(plan.batch) * l.out.count();
+  if (!grad_written_[i]) {  // nothing downstream reads this layer: its gradient is zero
+    CUDA_CHECK(cudaMemsetAsync(grads_[i].data(), 0, out_count * sizeof(float), stream));
+    grad_written_[i] = true;
+  }
+  const float* dy = grads_[i].data();
+  const float* y = output_ptr_[i];
+  const auto input = [&](std::size_t k) -> const float* {
+    const int p = l.inputs[k];
+    return p == kNetworkInput ? last_input_ : output_ptr_[p];
+  };
+  const auto spec = [&](const char* suffix) -> const ParamSpec& {
+    return layout_.specs[layout_.find(l.name + suffix)];
+  };
+  const auto param = [&](const char* suffix) { return trainable_.data() + spec(suffix).offset; };
+  const auto grad = [&](const char* suffix) { return gradients_.data() + spec(suffix).offset; };
+  const int p = l.inputs[0];
+  const float* x = input(0);
+  // Adds `count` floats of scratch_ into producer q's gradient, described by `desc`.
+  const auto add_scratch_into = [&](int q, const TensorDescriptor& desc) {
+    CUDNN_CHECK(cudnnAddTensor(dnn, &kOne, desc.get(), scratch_.data(), &kOne, desc.get(),
+                               grads_[q].data()));
+  };
+
+  switch (l.kind) {
+    case LayerKind::kConv: {
+      CUDNN_CHECK(cudnnConvolutionBackwardFilter(
+          dnn, &kOne, st.x->get(), x, st.y->get(), dy, st.conv_filter->get(),
+          st.filter_choice->algo, workspace_.data(), st.filter_choice->workspace, &kZero,
+          st.w->get(), grad(".weight")));
+      if (l.bias) {
+        CUDNN_CHECK(cudnnConvolutionBackwardBias(dnn, &kOne, st.y->get(), dy, &kZero,
+                                                 st.channel->get(), grad(".bias")));
+      }
+      if (p == kNetworkInput) break;
+      const float beta = beta_for(p);
+      CUDNN_CHECK(cudnnConvolutionBackwardData(
+          dnn, &kOne, st.w->get(), param(".weight"), st.y->get(), dy, st.conv_data->get(),
+          st.data_choice->algo, workspace_.data(), st.data_choice->workspace, &beta, st.x->get(),
+          grads_[p].data()));
+      break;
+    }
+    case LayerKind::kBatchNorm: {
+      if (p == kNetworkInput) {
+        throw ModelError(desc_.model + " layer '" + l.name +
+                         "': backward through a batch norm on the network input");
+      }
+      const float beta = beta_for(p);
+      CUDNN_CHECK(cudnnBatchNormalizationBackward(
+          dnn, CUDNN_BATCHNORM_SPATIAL, &kOne, &beta, &kOne, &kZero, st.x->get(), x, st.y->get(),
+          dy, st.x->get(), grads_[p].data(), st.channel->get(), param(".weight"), grad(".weight"),
+          grad(".bias"), kBatchNormEps, st.saved_mean.data(), st.saved_inv_var.data()));
+      break;
+    }
+    case LayerKind::kRelu:
+    case LayerKind::kRelu6: {
+      if (p == kNetworkInput) break;
+      const float beta = beta_for(p);
+      CUDNN_CHECK(cudnnActivationBackward(dnn, st.act->get(), &kOne, st.y->get(), y, st.y->get(),
+                                          dy, st.x->get(), x, &beta, st.x->get(),
+                                          grads_[p].data()));
+      break;
+    }
+    case LayerKind::kMaxPool:
+    case LayerKind::kAvgPool: {
+      if (p == kNetworkInput) break;
+      const float beta = beta_for(p);
+      CUDNN_CHECK(cudnnPoolingBackward(dnn, st.pool->get(), &kOne, st.y->get(), y, st.y->get(), dy,
+                                       st.x->get(), x, &beta, st.x->get(), grads_[p].data()));
+      break;
+    }
+    case LayerKind::kLinear: {
+      // Column-major views (see run_layer): x^T is in x N, W^T' is in x out, dy^T is out x N.
+      const int in_features = static_cast<int>(l.in.count());
+      CUBLAS_CHECK(cublasSetMathMode(ctx_.cublas(), plan.math == MathMode::kTf32
+                                                        ? CUBLAS_TF32_TENSOR_OP_MATH
+                                                        : CUBLAS_DEFAULT_MATH));
+      // dW (out x in, row-major) = dy^T x, i.e. column-major (in x out) = x^T dy.
+      CUBLAS_CHECK(cublasSgemm(ctx_.cublas(), CUBLAS_OP_N, CUBLAS_OP_T, in_features, l.channels,
+                               plan.batch, &kOne, x, in_features, dy, l.channels, &kZero,
+                               grad(".weight"), in_features));
+      if (l.bias) {
+        CUDNN_CHECK(cudnnConvolutionBackwardBias(dnn, &kOne, st.y->get(), dy, &kZero,
+                                                 st.channel->get(), grad(".bias")));
+      }
+      if (p == kNetworkInput) break;
+      // dx (N x in, row-major) = dy W, i.e. column-major (in x N) = W^T' dy^T.
+      const float beta = beta_for(p);
+      CUBLAS_CHECK(cublasSgemm(ctx_.cublas(), CUBLAS_OP_N, CUBLAS_OP_N, in_features, plan.batch,
+                               l.channels, &kOne, param(".weight"), in_features, dy, l.channels,
+                               &beta, grads_[p].data(), in_features));
+      break;
+    }
+    case LayerKind::kAdd:
+      for (std::size_t k = 0; k < l.inputs.size(); ++k) {
+        const int q = l.inputs[k];
+        if (q == kNetworkInput) continue;
+        const float beta = beta_for(q);
+        CUDNN_CHECK(
+            cudnnAddTensor(dnn, &kOne, st.y->get(), dy, &beta, st.y->get(), grads_[q].data()));
+      }
+      break;
+    case LayerKind::kConcat: {
+      const std::size_t plane = static_cast<std::size_t>(l.out.h) * l.out.w;
+      const std::size_t image_bytes = l.out.c * plane * sizeof(float);
+      std::size_t channel = 0;
+      for (std::size_t k = 0; k < l.inputs.size(); ++k) {
+        const int q = l.inputs[k];
+        const int c = q == kNetworkInput ? desc_.input.c : desc_.layers[q].out.c;
+        const std::size_t part_bytes = c * plane * sizeof(float);
+        if (q != kNetworkInput) {
+          const bool add = beta_for(q) != 0.0f;
+          CUDA_CHECK(cudaMemcpy2DAsync(add ? scratch_.data() : grads_[q].data(), part_bytes,
+                                       dy + channel * plane, image_bytes, part_bytes, plan.batch,
+                                       cudaMemcpyDeviceToDevice, stream));
+          if (add) add_scratch_into(q, st.parts[k]);
+        }
+        channel += c;
+      }
+      break;
+    }
+    case LayerKind::kDropout: {
+      if (p == kNetworkInput) break;
+      const bool add = beta_for(p) != 0.0f;
+      CUDNN_CHECK(cudnnDropoutBackward(dnn, plan.dropout->get(), st.y->get(), dy, st.x->get(),
+                                       add ? scratch_.data() : grads_[p].data(),
+                                       st.dropout_reserve.data(), st.dropout_reserve.bytes()));
+      if (add) add_scratch_into(p, *st.x);
+      break;
+    }
+    case LayerKind::kFlatten: {
+      if (p == kNetworkInput) break;
+      const bool add = beta_for(p) != 0.0f;
+      CUDA_CHECK(cudaMemcpyAsync(add ? scratch_.data() : grads_[p].data(), dy,
+                                 out_count * sizeof(float), cudaMemcpyDeviceToDevice, stream));
+      if (add) add_scratch_into(p, *st.x);
+      break;
+    }
+  }
+}
+
+void Network::backward(const float* d_grad_logits) {
+  if (!d_grad_logits) throw ModelError(desc_.model + ": backward got a null gradient");
+  if (!last_plan_) throw ModelError(desc_.model + ": backward before any forward");
+  if (last_mode_ != ForwardMode::kTraining) {
+    throw ModelError(desc_.model +
+                     ": backward needs a training forward (batch statistics, dropout masks)");
+  }
+  Plan& plan = *last_plan_;
+  const int n = static_cast<int>(desc_.layers.size());
+  // Gradient buffers and scratch for this batch (kept when large enough).
+  std::size_t largest = 0;
+  for (int i = 0; i < n; ++i) {
+    const std::size_t count = static_cast<std::size_t>(plan.batch) * desc_.layers[i].out.count();
+    if (grads_[i].size() < count) grads_[i].resize(count);
+    largest = std::max(largest, count);
+  }
+  if (scratch_.size() < largest) scratch_.resize(largest);
+  if (!plan.backward_planned) plan_backward(plan);
+
+  grad_written_.assign(n, false);
+  CUDA_CHECK(cudaMemcpyAsync(grads_[n - 1].data(), d_grad_logits,
+                             static_cast<std::size_t>(plan.batch) * kNumClasses * sizeof(float),
+                             cudaMemcpyDeviceToDevice, ctx_.stream()));
+  grad_written_[n - 1] = true;
+  for (int i = n - 1; i >= 0; --i) backward_layer(plan, i);
 }
 
 Checkpoint Network::to_checkpoint() const {

@@ -93,13 +93,17 @@ class Network {
   std::size_t workspace_bytes() const { return workspace_.bytes(); }
 
   struct Plan;        // per batch size: descriptors, chosen algorithms, per-layer steps
-  struct ConvChoice;  // a cached algorithm choice
+  struct ConvChoice;        // a cached forward algorithm choice
+  struct ConvDataChoice;    // ... backward data (gradient of the input)
+  struct ConvFilterChoice;  // ... backward filter (gradient of the weights)
 
  private:
   Plan& plan_for(int batch);
   void run_layer(Plan& plan, int layer, const float* d_input, ForwardMode mode);
   void plan_backward(Plan& plan);
   void backward_layer(Plan& plan, int layer);
+  float beta_for(int producer);             // 0 for a gradient's first contribution, then 1
+  std::size_t required_workspace() const;  // the largest cached algorithm's workspace
 
   GpuContext& ctx_;
   NetworkDesc desc_;
@@ -117,7 +121,8 @@ class Network {
   std::vector<DeviceBuffer<float>> grads_;
   std::vector<bool> grad_written_;  // during a backward: has layer i's gradient been started?
   DeviceBuffer<float> scratch_;     // for a gradient that must be added, not written
-  std::map<std::string, std::unique_ptr<ConvChoice>> conv_data_choices_, conv_filter_choices_;
+  std::map<std::string, std::unique_ptr<ConvDataChoice>> conv_data_choices_;
+  std::map<std::string, std::unique_ptr<ConvFilterChoice>> conv_filter_choices_;
   Plan* last_plan_ = nullptr;
   const float* last_input_ = nullptr;
   ForwardMode last_mode_ = ForwardMode::kInference;
