@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "data/dataset.h"
+
 namespace ptq {
 
 enum class LayerKind : std::uint8_t {
@@ -31,7 +33,8 @@ enum class LayerKind : std::uint8_t {
 constexpr float kDropoutP = 0.5f;
 constexpr float kBatchNormEps = 1e-5f;      // PyTorch's default
 constexpr float kBatchNormMomentum = 0.1f;  // running = (1 - m) * running + m * batch
-constexpr int kNumClasses = 10;
+// kNumClasses (10 logits) is the datasets' class count, data/dataset.h: one definition, so a
+// file can include both the data and the model headers.
 constexpr int kNetworkInput = -1;  // producer index meaning "the network's input image"
 
 // Short lowercase name used in the accounting CSV: conv, bn, relu, relu6, maxpool, avgpool,
