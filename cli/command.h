@@ -19,9 +19,16 @@ using Args = std::vector<std::string>;
 // Value of `--name VALUE` at args[i]; advances i past the value. Throws UsageError when missing.
 std::string option_value(const Args& args, std::size_t& i);
 
+// `text` as a finite number (the whole of it); throws UsageError naming the option otherwise.
+double number_arg(const std::string& option, const std::string& text);
+
+// `text` as a whole number >= min (decimal, the whole of it); throws UsageError otherwise.
+long long integer_arg(const std::string& option, const std::string& text, long long min);
+
 int run_formats(const Args& args);
 int run_grid(const Args& args);
 int run_fit(const Args& args);
 int run_models(const Args& args);
+int run_train(const Args& args);
 
 }  // namespace ptq::cli

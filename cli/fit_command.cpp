@@ -33,14 +33,6 @@ struct FitArgs {
   std::string plot_dir;   // empty: no plots
 };
 
-double number_arg(const std::string& option, const std::string& text) {
-  char* end = nullptr;
-  const double v = std::strtod(text.c_str(), &end);
-  if (text.empty() || *end != '\0' || !std::isfinite(v))
-    throw UsageError(option + " needs a number, got '" + text + "'");
-  return v;
-}
-
 FitArgs parse(const Args& args) {
   FitArgs a;
   for (std::size_t i = 0; i < args.size(); ++i) {

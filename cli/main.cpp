@@ -1,4 +1,7 @@
 // The `ptqbench` command: dispatches to one subcommand (DESIGN.md section 1).
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
 #include <exception>
 #include <iostream>
 #include <string>
@@ -20,6 +23,7 @@ const Subcommand kSubcommands[] = {
     {"grid", "FORMAT: the format's representable values (unscaled), ascending", run_grid},
     {"fit", "--in CSV [--x COL] [--degree N] [--group model|all]: monotone fits", run_fit},
     {"models", "[--model M] [--csv]: networks, per-layer parameters and MACs", run_models},
+    {"train", "--model M --out DIR [--data DIR] [--optimizer O] [--epochs N]: train", run_train},
 };
 
 void print_usage(std::ostream& out) {
@@ -35,6 +39,25 @@ void print_usage(std::ostream& out) {
 std::string option_value(const Args& args, std::size_t& i) {
   if (i + 1 >= args.size()) throw UsageError("option " + args[i] + " needs a value");
   return args[++i];
+}
+
+double number_arg(const std::string& option, const std::string& text) {
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  if (text.empty() || *end != '\0' || !std::isfinite(v))
+    throw UsageError(option + " needs a number, got '" + text + "'");
+  return v;
+}
+
+long long integer_arg(const std::string& option, const std::string& text, long long min) {
+  char* end = nullptr;
+  errno = 0;
+  const long long v = std::strtoll(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || errno != 0 || v < min) {
+    throw UsageError(option + " needs a whole number >= " + std::to_string(min) + ", got '" +
+                     text + "'");
+  }
+  return v;
 }
 
 }  // namespace ptq::cli

@@ -132,31 +132,38 @@ void save_checkpoint(const std::string& path, const Checkpoint& ck) {
   }
   put_u64(bytes, fnv1a64(bytes.data(), bytes.size()));
 
+  const std::string problem = write_file_atomically(path, bytes.data(), bytes.size());
+  if (!problem.empty()) fail(path, problem);
+}
+
+std::string write_file_atomically(const std::string& path, const void* data, std::size_t size) {
+  const auto* bytes = static_cast<const unsigned char*>(data);
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) fail(path, "cannot create " + tmp + ": " + std::strerror(errno));
+  if (fd < 0) return "cannot create " + tmp + ": " + std::strerror(errno);
   std::size_t written = 0;
-  while (written < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
+  while (written < size) {
+    const ssize_t n = ::write(fd, bytes + written, size - written);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       const std::string why = std::strerror(errno);
       ::close(fd);
       ::unlink(tmp.c_str());
-      fail(path, "writing " + tmp + " failed: " + why);
+      return "writing " + tmp + " failed: " + why;
     }
     written += static_cast<std::size_t>(n);
   }
   if (::fsync(fd) != 0 || ::close(fd) != 0) {
     const std::string why = std::strerror(errno);
     ::unlink(tmp.c_str());
-    fail(path, "flushing " + tmp + " failed: " + why);
+    return "flushing " + tmp + " failed: " + why;
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
     const std::string why = std::strerror(errno);
     ::unlink(tmp.c_str());
-    fail(path, "renaming " + tmp + " over it failed: " + why);
+    return "renaming " + tmp + " over it failed: " + why;
   }
+  return "";
 }
 
 Checkpoint load_checkpoint(const std::string& path) {

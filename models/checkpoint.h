@@ -55,6 +55,10 @@ std::uint64_t fnv1a64(const void* data, std::size_t n);
 // its shape or the file cannot be written; an existing file at path is then left untouched.
 void save_checkpoint(const std::string& path, const Checkpoint& checkpoint);
 
+// Writes size bytes to path atomically, as checkpoints are written (above). Returns an empty
+// string, or what failed; an existing file at path is then left untouched.
+std::string write_file_atomically(const std::string& path, const void* data, std::size_t size);
+
 // Reads and verifies the file's structure and checksum. Throws CheckpointError on any problem.
 Checkpoint load_checkpoint(const std::string& path);
 

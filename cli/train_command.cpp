@@ -1,0 +1,205 @@
+// `ptqbench train`: trains one study network with the study's recipe (models/trainer.h) and writes
+// log.csv, best.ckpt, the resume state and summary.json into --out (models/training.h).
+//
+// Everything a user can get wrong is checked before the GPU is touched, in this order, each a
+// usage error (exit code 2): the options, the model, the output folder (created, probed for
+// writing), the data folder and its format, the resume state, the data files themselves. No usable
+// GPU, a build without CUDA, or a diverging run: exit code 1 with the reason.
+#include <filesystem>
+#include <iostream>
+#include <optional>
+#include <string>
+
+#include "cli/command.h"
+#include "data/cifar10.h"
+#include "data/data_dir.h"
+#include "data/dataset.h"
+#include "data/fashion_mnist.h"
+#include "data/split.h"
+#include "models/model_desc.h"
+#include "models/training.h"
+
+#ifdef PTQBENCH_WITH_CUDA
+#include "gpu/gpu_context.h"
+#include "models/trainer.h"
+#endif
+
+namespace ptq::cli {
+namespace {
+
+constexpr char kUsage[] =
+    "usage: ptqbench train --model M --out DIR [--data DIR] [--dataset cifar10|fashion-mnist] "
+    "[--optimizer sgd|sgd-momentum|sgd-nesterov|adam] [--epochs N] [--batch N] [--seed S] "
+    "[--patience P] [--lr X] [--lr-min X] [--weight-decay X] [--math tf32|fp32] [--resume] "
+    "[--stop-after N]";
+
+struct TrainArgs {
+  TrainOptions options;
+  std::string data_dir;  // empty: the default locations (data/data_dir.h)
+  std::string dataset;   // empty: detect from the folder's files
+  std::string out_dir;
+  bool resume = false;
+};
+
+// Options first, then the optimiser's defaults under the explicit values.
+TrainArgs parse(const Args& args) {
+  TrainArgs a;
+  std::string model, optimizer = "sgd-nesterov", math = "tf32";
+  std::optional<double> lr, lr_min, weight_decay;
+  std::optional<long long> epochs, batch, patience, stop_after;
+  std::uint64_t seed = 0;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& opt = args[i];
+    if (opt == "--model") {
+      model = option_value(args, i);
+    } else if (opt == "--data") {
+      a.data_dir = option_value(args, i);
+    } else if (opt == "--dataset") {
+      a.dataset = option_value(args, i);
+      if (a.dataset != "cifar10" && a.dataset != "fashion-mnist")
+        throw UsageError("--dataset must be cifar10 or fashion-mnist, got '" + a.dataset + "'");
+    } else if (opt == "--out") {
+      a.out_dir = option_value(args, i);
+    } else if (opt == "--optimizer") {
+      optimizer = option_value(args, i);
+    } else if (opt == "--epochs") {
+      epochs = integer_arg(opt, option_value(args, i), 1);
+    } else if (opt == "--batch") {
+      batch = integer_arg(opt, option_value(args, i), 2);
+    } else if (opt == "--seed") {
+      seed = static_cast<std::uint64_t>(integer_arg(opt, option_value(args, i), 0));
+    } else if (opt == "--patience") {
+      patience = integer_arg(opt, option_value(args, i), 1);
+    } else if (opt == "--stop-after") {
+      stop_after = integer_arg(opt, option_value(args, i), 0);
+    } else if (opt == "--lr") {
+      lr = number_arg(opt, option_value(args, i));
+    } else if (opt == "--lr-min") {
+      lr_min = number_arg(opt, option_value(args, i));
+    } else if (opt == "--weight-decay") {
+      weight_decay = number_arg(opt, option_value(args, i));
+    } else if (opt == "--math") {
+      math = option_value(args, i);
+      if (math != "tf32" && math != "fp32")
+        throw UsageError("--math must be tf32 or fp32, got '" + math + "'");
+    } else if (opt == "--resume") {
+      a.resume = true;
+    } else {
+      throw UsageError("unknown argument '" + opt + "' (" + kUsage + ")");
+    }
+  }
+  if (model.empty()) throw UsageError(std::string("--model is required (") + kUsage + ")");
+  if (a.out_dir.empty()) throw UsageError(std::string("--out is required (") + kUsage + ")");
+
+  TrainOptions& o = a.options;
+  try {
+    o = default_train_options(model, parse_optimizer(optimizer));
+  } catch (const TrainOptionError& e) {
+    throw UsageError(std::string("--optimizer: ") + e.what());
+  }
+  constexpr long long kIntMax = 1 << 30;  // keeps every count an int
+  const auto as_int = [&](const std::optional<long long>& v, const char* name, int fallback) {
+    if (!v) return fallback;
+    if (*v > kIntMax) throw UsageError(std::string(name) + " is too large");
+    return static_cast<int>(*v);
+  };
+  o.epochs = as_int(epochs, "--epochs", o.epochs);
+  o.batch = as_int(batch, "--batch", o.batch);
+  o.patience = as_int(patience, "--patience", o.patience);
+  o.stop_after = as_int(stop_after, "--stop-after", o.stop_after);
+  o.seed = seed;
+  if (lr) o.lr = static_cast<float>(*lr);
+  if (lr_min) o.lr_min = static_cast<float>(*lr_min);
+  if (weight_decay) o.weight_decay = static_cast<float>(*weight_decay);
+  o.tf32 = math == "tf32";
+  return a;
+}
+
+// "cifar10" or "fashion-mnist" by the folder's files; UsageError when neither.
+std::string detect_dataset(const std::filesystem::path& dir) {
+  if (find_cifar10_dir(dir)) return "cifar10";
+  if (find_idx_file(dir, "train-images-idx3-ubyte")) return "fashion-mnist";
+  throw UsageError("no dataset in " + dir.string() +
+                   ": expected CIFAR-10 binary batches (data_batch_1.bin .. test_batch.bin, here "
+                   "or in cifar-10-batches-bin/) or Fashion-MNIST IDX files "
+                   "(train-images-idx3-ubyte[.gz] ..)");
+}
+
+void print_plan(const TrainOptions& o, const NetworkDesc& desc) {
+  const LayerCost cost = network_cost(desc);
+  std::cout << o.model << ": " << cost.params << " parameters, " << cost.macs << " MACs per image; "
+            << optimizer_name(o.optimizer) << " lr " << o.lr << " -> " << o.lr_min
+            << " (cosine), momentum " << o.momentum << ", weight decay " << o.weight_decay
+            << ", batch " << o.batch << ", " << o.epochs << " epochs, patience " << o.patience
+            << ", seed " << o.seed << ", math " << math_name(o.tf32) << '\n';
+}
+
+}  // namespace
+
+int run_train(const Args& args) {
+  TrainArgs a = parse(args);
+  TrainOptions& o = a.options;
+  NetworkDesc desc;
+  try {
+    validate_train_options(o);
+    desc = build_network_desc(o.model);
+    prepare_out_dir(a.out_dir);
+  } catch (const std::invalid_argument& e) {  // TrainOptionError, ModelError
+    throw UsageError(e.what());
+  }
+
+  DataLocation data;
+  try {
+    data = resolve_data_dir(a.data_dir);
+  } catch (const DatasetError& e) {
+    throw UsageError(e.what());
+  }
+  std::cout << data.message << '\n';
+  o.dataset = detect_dataset(data.path);
+  if (!a.dataset.empty() && a.dataset != o.dataset) {
+    throw UsageError("--dataset " + a.dataset + ", but " + data.path.string() + " holds " +
+                     o.dataset);
+  }
+
+  try {
+    if (a.resume) {
+      check_resume_options(load_resume_state(a.out_dir), o, a.out_dir);
+    } else if (has_resume_state(a.out_dir)) {
+      throw TrainStateError(a.out_dir + " holds a run already (" + kResumeFile +
+                            "): continue it with --resume, or choose another --out");
+    }
+  } catch (const TrainStateError& e) {
+    throw UsageError(e.what());
+  }
+
+  Dataset test;
+  TrainValidation split;
+  try {
+    split = split_train_validation(read_dataset(data.path, DatasetPart::kTrain));
+    test = read_dataset(data.path, DatasetPart::kTest);
+  } catch (const DatasetError& e) {
+    throw UsageError(e.what());
+  }
+  std::cout << o.dataset << ": " << split.train.size() << " training, " << split.validation.size()
+            << " validation, " << test.size() << " test images\n";
+  print_plan(o, desc);
+
+#ifdef PTQBENCH_WITH_CUDA
+  const std::string no_gpu = gpu_unavailable_reason();
+  if (!no_gpu.empty()) {
+    std::cerr << "ptqbench train: no usable GPU: " << no_gpu << '\n';
+    return 1;
+  }
+  GpuContext ctx;
+  std::cout << "device: " << gpu_device_name() << '\n' << std::flush;
+  // The study normalises every dataset with CIFAR-10's channel statistics (kernels/augment_math.h).
+  const TrainData train_data{&split.train, &split.validation, &test, kCifar10Normalization};
+  train_network(ctx, desc, o, train_data, a.out_dir, a.resume, std::cout);
+  return 0;
+#else
+  std::cerr << "ptqbench train: this ptqbench was built without CUDA; training needs a GPU build\n";
+  return 1;
+#endif
+}
+
+}  // namespace ptq::cli

@@ -1,0 +1,364 @@
+// The training loop on the GPU: see trainer.h (the recipe and the files: training.h).
+#include "models/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <ostream>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "data/loader.h"
+#include "gpu/cuda_check.h"
+#include "gpu/device_buffer.h"
+#include "gpu/pinned_buffer.h"
+#include "kernels/cross_entropy.cuh"
+#include "kernels/optimizer.cuh"
+#include "models/network.h"
+
+namespace ptq {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+std::string path_in(const std::string& dir, const std::string& file) {
+  return (std::filesystem::path(dir) / file).string();
+}
+
+void write_text_file(const std::string& path, const std::string& text) {
+  const std::string problem = write_file_atomically(path, text.data(), text.size());
+  if (!problem.empty()) throw TrainStateError(path + ": " + problem);
+}
+
+// "1h02m03s", "4m05s", "6s".
+std::string duration_text(double seconds) {
+  const long s = std::lround(std::max(0.0, seconds));
+  char buf[32];
+  if (s >= 3600)
+    std::snprintf(buf, sizeof buf, "%ldh%02ldm%02lds", s / 3600, s / 60 % 60, s % 60);
+  else if (s >= 60)
+    std::snprintf(buf, sizeof buf, "%ldm%02lds", s / 60, s % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%lds", s);
+  return buf;
+}
+
+// Runs one job at a time on its own thread; wait() joins it and rethrows what it threw.
+class BackgroundWriter {
+ public:
+  BackgroundWriter() = default;
+  BackgroundWriter(const BackgroundWriter&) = delete;
+  BackgroundWriter& operator=(const BackgroundWriter&) = delete;
+  ~BackgroundWriter() {
+    if (thread_.joinable()) thread_.join();  // an unwinding caller still gets complete files
+  }
+
+  void wait() {
+    if (thread_.joinable()) thread_.join();
+    if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+  }
+  void start(std::function<void()> job) {
+    wait();
+    thread_ = std::thread([this, job = std::move(job)] {
+      try {
+        job();
+      } catch (...) {
+        error_ = std::current_exception();
+      }
+    });
+  }
+
+ private:
+  std::thread thread_;
+  std::exception_ptr error_;
+};
+
+// The optimiser's device buffers (training.h names them) and its step over the whole arena.
+class OptimizerState {
+ public:
+  OptimizerState(const TrainOptions& options, std::size_t n) : options_(options), n_(n) {
+    for (std::size_t i = 0; i < names().size(); ++i) {
+      buffers_.emplace_back(n);
+      CUDA_CHECK(cudaMemset(buffers_.back().data(), 0, buffers_.back().bytes()));
+    }
+  }
+
+  std::vector<std::string> names() const {
+    switch (options_.optimizer) {
+      case OptimizerKind::kSgd:
+        return {};
+      case OptimizerKind::kSgdMomentum:
+      case OptimizerKind::kSgdNesterov:
+        return {"momentum"};
+      case OptimizerKind::kAdam:
+        return {"adam_m", "adam_v"};
+    }
+    return {};
+  }
+
+  // Step number steps_done + 1 with learning rate lr; enqueued on stream.
+  void step(float* d_params, const float* d_grads, float lr, std::int64_t steps_done,
+            cudaStream_t stream) {
+    if (options_.optimizer == OptimizerKind::kAdam) {
+      AdamConfig c;
+      c.lr = lr;
+      c.weight_decay = options_.weight_decay;
+      adam_step(d_params, d_grads, buffers_[0].data(), buffers_[1].data(), n_, c,
+                static_cast<int>(steps_done + 1), stream);
+    } else {
+      SgdConfig c;
+      c.lr = lr;
+      c.momentum = options_.optimizer == OptimizerKind::kSgd ? 0.0f : options_.momentum;
+      c.weight_decay = options_.weight_decay;
+      c.nesterov = options_.optimizer == OptimizerKind::kSgdNesterov;
+      sgd_step(d_params, d_grads, buffers_.empty() ? nullptr : buffers_[0].data(), n_, c,
+               steps_done == 0, stream);
+    }
+  }
+
+  std::vector<std::pair<std::string, std::vector<float>>> to_host() const {
+    std::vector<std::pair<std::string, std::vector<float>>> h;
+    const std::vector<std::string> n = names();
+    for (std::size_t i = 0; i < buffers_.size(); ++i) h.emplace_back(n[i], buffers_[i].to_host());
+    return h;
+  }
+
+  void load(const std::vector<std::pair<std::string, std::vector<float>>>& h,
+            const std::string& source) {
+    const std::vector<std::string> n = names();
+    if (h.size() != n.size())
+      throw TrainStateError(source + ": " + std::to_string(h.size()) +
+                            " optimiser buffers, expected " + std::to_string(n.size()));
+    for (std::size_t i = 0; i < n.size(); ++i) {
+      if (h[i].first != n[i] || h[i].second.size() != n_) {
+        throw TrainStateError(source + ": optimiser buffer '" + h[i].first + "' of " +
+                              std::to_string(h[i].second.size()) + " floats, expected '" + n[i] +
+                              "' of " + std::to_string(n_));
+      }
+      buffers_[i].upload(h[i].second.data());
+    }
+  }
+
+ private:
+  TrainOptions options_;
+  std::size_t n_;
+  std::vector<DeviceBuffer<float>> buffers_;
+};
+
+// Adds the loss and accuracy of every batch of the loader's data, in inference mode, to *d_totals.
+void evaluate(Network& net, BatchLoader& loader, LossTotals* d_totals, cudaStream_t stream) {
+  loader.start_epoch(0);
+  Batch b;
+  while (loader.next(&b)) {
+    const int n = static_cast<int>(b.count);
+    const float* d_logits = net.forward(b.d_images, n, ForwardMode::kInference);
+    softmax_cross_entropy(d_logits, b.d_labels, n, kNumClasses, 0.0f, nullptr, d_totals, stream);
+  }
+}
+
+double mean_loss(const LossTotals& t) {
+  return t.count ? t.loss_sum / t.count : 0.0;
+}
+double accuracy(const LossTotals& t) {
+  return t.count ? 100.0 * t.correct / t.count : 0.0;
+}
+
+}  // namespace
+
+TrainSummary train_network(GpuContext& ctx, const NetworkDesc& desc, const TrainOptions& options,
+                           const TrainData& data, const std::string& out_dir, bool resume,
+                           std::ostream& progress_out) {
+  validate_train_options(options);
+  if (desc.model != options.model) {
+    throw TrainOptionError("the network is " + desc.model + ", the options are for " +
+                           options.model);
+  }
+  if (!data.train || !data.validation || !data.test || data.train->size() == 0 ||
+      data.validation->size() == 0 || data.test->size() == 0) {
+    throw TrainOptionError("training needs non-empty train, validation and test sets");
+  }
+  const cudaStream_t stream = ctx.stream();
+  Network net(ctx, desc, options.seed);
+  net.set_math_mode(options.tf32 ? MathMode::kTf32 : MathMode::kFp32);
+  OptimizerState optimizer(options, net.trainable_floats());
+
+  const std::string log_path = path_in(out_dir, "log.csv");
+  const std::string best_path = path_in(out_dir, "best.ckpt");
+  TrainProgress progress;
+  progress.stopping.patience = options.patience;
+  if (resume) {
+    const ResumeState state = load_resume_state(out_dir);
+    check_resume_options(state, options, out_dir);
+    const ResumeTensors tensors = load_resume_tensors(out_dir, state);
+    const std::string source = path_in(out_dir, state.tensors_file);
+    net.load(tensors.network, source);
+    optimizer.load(tensors.optimizer, source);
+    progress = state.progress;
+    write_text_file(log_path, log_text(progress.history));  // drops rows of an unsaved epoch
+    progress_out << "resuming " << out_dir << " after epoch " << progress.epochs_done << "/"
+                 << options.epochs << " (best validation accuracy "
+                 << progress.stopping.best_val_acc << "% at epoch " << progress.stopping.best_epoch
+                 << ")\n";
+  } else {
+    if (has_resume_state(out_dir)) {
+      throw TrainStateError(out_dir + " holds a run already (" + kResumeFile +
+                            "): continue it with --resume, or choose another --out");
+    }
+    write_text_file(log_path, log_text({}));
+  }
+
+  const auto batch = static_cast<std::size_t>(options.batch);
+  LoaderOptions train_options = LoaderOptions::training(options.seed, batch);
+  LoaderOptions eval_options = LoaderOptions::evaluation(batch);
+  train_options.normalization = eval_options.normalization = data.normalization;
+  BatchLoader train_loader(*data.train, train_options, stream);
+  BatchLoader val_loader(*data.validation, eval_options, stream);
+
+  DeviceBuffer<float> d_grad_logits(batch * kNumClasses);
+  DeviceBuffer<LossTotals> d_totals(2);  // [0] training pass, [1] validation
+  PinnedBuffer<LossTotals> h_totals(2);
+  CudaEvent train_begin, train_end;
+  std::ofstream log(log_path, std::ios::app);  // before the writer, which appends to it
+  if (!log) throw TrainStateError("cannot append to " + log_path);
+  BackgroundWriter writer;
+
+  double session_seconds = 0;
+  int session_epochs = 0;
+  while (!progress.finished && progress.epochs_done < options.epochs &&
+         (options.stop_after == 0 || session_epochs < options.stop_after)) {
+    const int epoch = progress.epochs_done;  // 0-based here, 1-based in the log
+    const Clock::time_point wall_begin = Clock::now();
+    const float lr =
+        static_cast<float>(cosine_lr(options.lr, options.lr_min, epoch, options.epochs));
+
+    CUDA_CHECK(cudaMemsetAsync(d_totals.data(), 0, d_totals.bytes(), stream));
+    train_begin.record(stream);
+    train_loader.start_epoch(static_cast<std::uint64_t>(epoch));
+    Batch b;
+    std::int64_t steps = progress.steps;
+    while (train_loader.next(&b)) {
+      const int n = static_cast<int>(b.count);
+      const float* d_logits = net.forward(b.d_images, n, ForwardMode::kTraining);
+      softmax_cross_entropy(d_logits, b.d_labels, n, kNumClasses, 1.0f / n, d_grad_logits.data(),
+                            d_totals.data(), stream);
+      net.backward(d_grad_logits.data());
+      optimizer.step(net.trainable(), net.gradients(), lr, steps++, stream);
+    }
+    train_end.record(stream);
+    evaluate(net, val_loader, d_totals.data() + 1, stream);
+    CUDA_CHECK(cudaMemcpyAsync(h_totals.data(), d_totals.data(), d_totals.bytes(),
+                               cudaMemcpyDeviceToHost, stream));
+    CUDA_CHECK(cudaStreamSynchronize(stream));
+    const double train_seconds = train_end.elapsed_ms_since(train_begin) / 1e3;
+
+    EpochRecord rec;
+    rec.epoch = epoch + 1;
+    rec.lr = lr;
+    rec.train_loss = mean_loss(h_totals.data()[0]);
+    rec.train_acc = accuracy(h_totals.data()[0]);
+    rec.val_loss = mean_loss(h_totals.data()[1]);
+    rec.val_acc = accuracy(h_totals.data()[1]);
+    rec.images_per_s = h_totals.data()[0].count / train_seconds;
+    if (!std::isfinite(rec.train_loss) || !std::isfinite(rec.val_loss)) {
+      writer.wait();  // the previous epoch's files are complete
+      throw TrainDivergedError("epoch " + std::to_string(rec.epoch) + ": the " +
+                               (std::isfinite(rec.train_loss) ? "validation" : "training") +
+                               " loss is not finite (train " + std::to_string(rec.train_loss) +
+                               ", validation " + std::to_string(rec.val_loss) + ", lr " +
+                               std::to_string(lr) + "): training diverged. " + out_dir +
+                               " keeps log.csv, best.ckpt and the resume state of epoch " +
+                               std::to_string(epoch) + "; a lower --lr may help");
+    }
+
+    const bool improved = progress.stopping.record(rec.epoch, rec.val_acc);
+    progress.epochs_done = rec.epoch;
+    progress.steps = steps;
+    progress.train_seconds += train_seconds;
+    progress.train_images += static_cast<std::int64_t>(h_totals.data()[0].count);
+    progress.finished = progress.epochs_done == options.epochs || progress.stopping.should_stop();
+    // The host copies for the files; the files themselves are written while the next epoch runs.
+    ResumeTensors tensors{net.to_checkpoint(), optimizer.to_host()};
+    rec.seconds = seconds_since(wall_begin);
+    progress.seconds += rec.seconds;
+    progress.history.push_back(rec);
+    session_seconds += rec.seconds;
+    ++session_epochs;
+
+    writer.start(
+        [&out_dir, &options, &log, best_path, improved, progress, tensors = std::move(tensors)] {
+          if (improved) save_checkpoint(best_path, tensors.network);
+          save_resume_state(out_dir, options, progress, tensors);
+          log << log_row(progress.history.back()) << '\n' << std::flush;
+          if (!log) throw TrainStateError("cannot append to the log in " + out_dir);
+        });
+
+    const int left = progress.finished ? 0 : options.epochs - progress.epochs_done;
+    char line[256];
+    std::snprintf(line, sizeof line,
+                  "epoch %d/%d  lr %.3g  loss %.4f  train %.2f%%  val %.2f%%%s  %.0f img/s  %.1f s"
+                  "  left ~%s",
+                  rec.epoch, options.epochs, rec.lr, rec.train_loss, rec.train_acc, rec.val_acc,
+                  improved ? " (best)" : "", rec.images_per_s, rec.seconds,
+                  duration_text(left * session_seconds / session_epochs).c_str());
+    progress_out << line << '\n' << std::flush;
+    if (progress.finished && progress.stopping.should_stop()) {
+      progress_out << "early stop: no better validation accuracy for " << options.patience
+                   << " epochs (best " << progress.stopping.best_val_acc << "% at epoch "
+                   << progress.stopping.best_epoch << ")\n";
+    }
+  }
+  writer.wait();
+
+  TrainSummary summary;
+  summary.options = options;
+  summary.options.stop_after = 0;
+  summary.device = gpu_device_name();
+  summary.epochs_run = progress.epochs_done;
+  summary.stopped_early = progress.finished && progress.epochs_done < options.epochs;
+  summary.best_epoch = progress.stopping.best_epoch;
+  summary.best_val_acc = progress.stopping.best_val_acc;
+  summary.seconds = progress.seconds;
+  summary.images_per_s =
+      progress.train_seconds > 0 ? progress.train_images / progress.train_seconds : 0.0;
+  summary.forward_macs = network_cost(desc).macs;
+  summary.tflops =
+      training_tflops(summary.forward_macs, progress.train_images, progress.train_seconds);
+  summary.test_acc = summary.test_loss = std::numeric_limits<double>::quiet_NaN();
+  if (!progress.finished) {
+    progress_out << "stopped after epoch " << progress.epochs_done << "/" << options.epochs
+                 << " as asked; continue with --resume\n";
+    return summary;
+  }
+
+  net.load(best_path);
+  BatchLoader test_loader(*data.test, eval_options, stream);
+  CUDA_CHECK(cudaMemsetAsync(d_totals.data(), 0, sizeof(LossTotals), stream));
+  evaluate(net, test_loader, d_totals.data(), stream);
+  CUDA_CHECK(cudaMemcpyAsync(h_totals.data(), d_totals.data(), sizeof(LossTotals),
+                             cudaMemcpyDeviceToHost, stream));
+  CUDA_CHECK(cudaStreamSynchronize(stream));
+  summary.test_acc = accuracy(h_totals.data()[0]);
+  summary.test_loss = mean_loss(h_totals.data()[0]);
+  write_text_file(path_in(out_dir, "summary.json"), summary_json(summary));
+  char line[256];
+  std::snprintf(line, sizeof line,
+                "test accuracy %.2f%% (best.ckpt, epoch %d, validation %.2f%%); %d epochs in %s, "
+                "%.0f img/s, %.2f TFLOP/s (%s)",
+                summary.test_acc, summary.best_epoch, summary.best_val_acc, summary.epochs_run,
+                duration_text(summary.seconds).c_str(), summary.images_per_s, summary.tflops,
+                math_name(options.tf32));
+  progress_out << line << '\n' << std::flush;
+  return summary;
+}
+
+}  // namespace ptq

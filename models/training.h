@@ -1,0 +1,205 @@
+// The training recipe and its bookkeeping (DESIGN.md section 3), host-only; the GPU loop that uses
+// it is models/trainer.h. Options with the study's defaults per optimiser, the cosine schedule,
+// early stopping, the per-epoch log, the resume state and the summary.
+//
+// Output folder of a run (`ptqbench train --out DIR`):
+//   log.csv        kTrainLogHeader, then one row per epoch (accuracies in percent, lr the epoch's)
+//   best.ckpt      the network at the best validation accuracy so far (checkpoint format v1)
+//   resume.txt     the resume state (below), rewritten atomically after every epoch
+//   resume.0.ckpt, resume.1.ckpt   the tensors of the last two states, alternating
+//   summary.json   written once training has finished (summary_json below)
+//
+// Resume state, version 1. resume.txt is "key=value" lines in a fixed order: `version=1`; the
+// options (model, dataset, optimizer, lr, lr_min, momentum, weight_decay, epochs, batch, seed,
+// patience, math); the progress (epochs_done, steps, best_epoch, best_val_acc, stale_epochs,
+// finished, seconds, train_seconds, train_images); `tensors=resume.<epochs_done % 2>.ckpt`; then
+// one `row=` per finished epoch in log.csv's format. Floats are written so they read back to the
+// same value (%.9g for float, %.17g for double). The tensors file is a checkpoint (checkpoint.h)
+// holding the network's tensors, the optimiser's buffers as flat tensors named
+// "optimizer.<buffer>" (the trainable arena's length and layout, padding included) and
+// "resume.epochs_done" [1]. The checkpoint is written first, to the file the previous state does
+// not name, then resume.txt (both atomically), so a crash at any point leaves a consistent state.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "models/checkpoint.h"
+
+namespace ptq {
+
+// A bad option value or an output folder that cannot be used: a usage error (exit code 2).
+class TrainOptionError : public std::invalid_argument {
+ public:
+  using std::invalid_argument::invalid_argument;
+};
+
+// A resume state that is absent, corrupt or written for other options, or an output folder that
+// already holds a run: refused before any training (exit code 2).
+class TrainStateError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Training diverged (a NaN or infinite loss); what was written before stays (exit code 1).
+class TrainDivergedError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+enum class OptimizerKind { kSgd, kSgdMomentum, kSgdNesterov, kAdam };
+
+// "sgd", "sgd-momentum", "sgd-nesterov", "adam".
+const char* optimizer_name(OptimizerKind kind);
+// The kind of a name above; throws TrainOptionError listing the names otherwise.
+OptimizerKind parse_optimizer(const std::string& name);
+
+constexpr int kDefaultEpochs = 30;
+constexpr int kDefaultBatch = 128;
+constexpr int kDefaultPatience = 10;
+
+struct TrainOptions {
+  std::string model;
+  std::string dataset = "cifar10";  // "cifar10" or "fashion-mnist"
+  OptimizerKind optimizer = OptimizerKind::kSgdNesterov;
+  float lr = 0.005f;       // first epoch's learning rate
+  float lr_min = 5e-5f;    // cosine annealing floor, reached after `epochs`
+  float momentum = 0.95f;  // SGD momentum (0 for plain SGD; unused by Adam)
+  float weight_decay = 1e-4f;
+  int epochs = kDefaultEpochs;
+  int batch = kDefaultBatch;
+  std::uint64_t seed = 0;           // network initialisation, shuffling, augmentation
+  int patience = kDefaultPatience;  // stop after this many epochs without a better validation acc
+  bool tf32 = true;                 // TF32 tensor cores (else strict FP32 math)
+  // Not part of the run's identity (a resume may change it): end this invocation after this many
+  // epochs, 0 for no limit. A later --resume continues.
+  int stop_after = 0;
+};
+
+// The study's settings for an optimiser (DESIGN.md section 3): sgd lr 0.005; sgd-momentum lr 0.005
+// momentum 0.9; sgd-nesterov lr 0.005 momentum 0.95 weight decay 1e-4; all three annealed to 5e-5;
+// adam lr 1e-3 annealed to 1e-5. No weight decay but for sgd-nesterov.
+TrainOptions default_train_options(const std::string& model, OptimizerKind optimizer);
+
+// Throws TrainOptionError naming the first bad value: lr > 0 and finite, 0 <= lr_min <= lr,
+// 0 <= momentum < 1, weight_decay >= 0, epochs >= 1, batch >= 2 (batch norm needs two samples),
+// patience >= 1, stop_after >= 0, dataset cifar10 or fashion-mnist.
+void validate_train_options(const TrainOptions& options);
+
+// "tf32" or "fp32".
+const char* math_name(bool tf32);
+
+// Cosine annealing per epoch (PyTorch's CosineAnnealingLR with T_max = epochs):
+// lr_min + (lr - lr_min) * (1 + cos(pi * epoch / epochs)) / 2 for epoch 0, 1, ..: lr at epoch 0,
+// the mean halfway, lr_min at epoch == epochs.
+double cosine_lr(double lr, double lr_min, int epoch, int epochs);
+
+// Early stopping on validation accuracy: an epoch improves when its accuracy is strictly above the
+// best so far; training stops once `patience` epochs in a row have not improved.
+struct EarlyStopping {
+  int patience = kDefaultPatience;
+  int best_epoch = 0;  // 1-based; 0 before the first epoch
+  double best_val_acc = 0;
+  int stale_epochs = 0;  // epochs since the best one
+
+  // Records epoch's accuracy; true when it is the new best.
+  bool record(int epoch, double val_acc);
+  bool should_stop() const { return stale_epochs >= patience; }
+};
+
+// One row of log.csv. Accuracies in percent; loss the mean cross-entropy; seconds the epoch's
+// wall time (training and validation); images_per_s the training pass's throughput.
+struct EpochRecord {
+  int epoch = 0;  // 1-based
+  double lr = 0, train_loss = 0, train_acc = 0, val_loss = 0, val_acc = 0;
+  double seconds = 0, images_per_s = 0;
+};
+
+constexpr char kTrainLogHeader[] =
+    "epoch,lr,train_loss,train_acc,val_loss,val_acc,seconds,images_per_s";
+
+// The row without a newline (doubles as %.17g, so it reads back exactly).
+std::string log_row(const EpochRecord& record);
+// Parses a row written by log_row; throws TrainStateError (naming `source`) when it is not one.
+EpochRecord parse_log_row(const std::string& row, const std::string& source);
+// The header and the rows, newline-terminated: the whole of log.csv.
+std::string log_text(const std::vector<EpochRecord>& history);
+
+// Where a run stands after its last finished epoch.
+struct TrainProgress {
+  int epochs_done = 0;
+  std::int64_t steps = 0;  // optimiser steps taken: SGD's first step, Adam's t
+  EarlyStopping stopping;
+  bool finished = false;          // all epochs run, or stopped early
+  double seconds = 0;             // wall seconds of the finished epochs, every session together
+  double train_seconds = 0;       // seconds of the training passes alone (CUDA events)
+  std::int64_t train_images = 0;  // images seen by those passes
+  std::vector<EpochRecord> history;
+};
+
+struct ResumeState {
+  TrainOptions options;  // stop_after is not stored (0 on load)
+  TrainProgress progress;
+  std::string tensors_file;  // file name inside the folder, e.g. "resume.1.ckpt"
+};
+
+// The tensors a state needs besides its text: the network's checkpoint and the optimiser's named
+// flat buffers (none for plain SGD; "momentum"; Adam's "adam_m" and "adam_v").
+struct ResumeTensors {
+  Checkpoint network;
+  std::vector<std::pair<std::string, std::vector<float>>> optimizer;
+};
+
+constexpr char kResumeFile[] = "resume.txt";
+
+// True when dir holds a resume state (resume.txt).
+bool has_resume_state(const std::string& dir);
+
+// Writes the tensors to dir/resume.<epochs_done % 2>.ckpt, then dir/resume.txt naming them, each
+// atomically. Throws CheckpointError or TrainStateError when a file cannot be written.
+void save_resume_state(const std::string& dir, const TrainOptions& options,
+                       const TrainProgress& progress, const ResumeTensors& tensors);
+
+// Reads dir/resume.txt (not the tensors: cheap, for checks before the GPU is touched). Throws
+// TrainStateError when absent, unreadable, of another version or malformed.
+ResumeState load_resume_state(const std::string& dir);
+
+// Reads the tensors the state names and checks they belong to it (epochs_done) and to its model.
+// Throws TrainStateError or CheckpointError.
+ResumeTensors load_resume_tensors(const std::string& dir, const ResumeState& state);
+
+// Throws TrainStateError naming the first option (stop_after excepted) in which `wanted` differs
+// from the state's, with both values.
+void check_resume_options(const ResumeState& state, const TrainOptions& wanted,
+                          const std::string& dir);
+
+// Creates dir (and parents) when missing and checks a file can be written in it; throws
+// TrainOptionError saying why not. Writes nothing that stays.
+void prepare_out_dir(const std::string& dir);
+
+// What a finished run reports (summary.json).
+struct TrainSummary {
+  TrainOptions options;
+  std::string device;
+  int epochs_run = 0;
+  bool stopped_early = false;
+  int best_epoch = 0;
+  double best_val_acc = 0;
+  double test_acc = 0, test_loss = 0;  // of best.ckpt on the test set
+  double seconds = 0;                  // wall seconds of the training epochs, all sessions
+  double images_per_s = 0;             // training images / seconds of the training passes
+  double tflops = 0;                   // achieved, training counted as 3 x forward MACs x 2 FLOPs
+  std::int64_t forward_macs = 0;       // per image (network_cost)
+};
+
+// Training FLOP/s in TFLOP/s: images x 3 (forward, backward data, backward weights) x forward MACs
+// x 2 FLOPs per MAC / seconds / 1e12. 0 when seconds is 0.
+double training_tflops(std::int64_t forward_macs, std::int64_t images, double seconds);
+
+// One JSON object, newline-terminated: every field of the summary and its options.
+std::string summary_json(const TrainSummary& summary);
+
+}  // namespace ptq

@@ -1,0 +1,130 @@
+// `ptqbench train` refuses bad input with exit code 2 and a message naming the problem, before any
+// GPU is touched (so these run in CI): an unknown model, a bad optimizer or number, a data folder
+// that is missing or holds no dataset, an output folder that cannot be created, a resume without
+// a state, a fresh run over an existing one.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+namespace {
+
+struct Output {
+  int exit_code = -1;
+  std::string out, err;
+};
+
+std::string temp_path(const std::string& name) {
+  return testing::TempDir() + "train_command_" + std::to_string(getpid()) + "_" + name;
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Runs `ptqbench train args` with $PTQBENCH_DATA unset, so no default data is found by accident.
+Output train(const std::string& args) {
+  const std::string err_path = temp_path("stderr.txt");
+  const std::string cmd =
+      std::string("env -u PTQBENCH_DATA ") + PTQBENCH_EXE + " train " + args + " 2>" + err_path;
+  Output o;
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (!pipe) return o;
+  char buf[4096];
+  for (std::size_t got; (got = fread(buf, 1, sizeof buf, pipe)) > 0;) o.out.append(buf, got);
+  const int status = pclose(pipe);
+  o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  o.err = slurp(err_path);
+  std::remove(err_path.c_str());
+  return o;
+}
+
+// A folder the CIFAR-10 detection accepts (an empty data_batch_1.bin): enough for every check
+// that comes before reading the data.
+std::string fake_cifar_dir() {
+  const std::string dir = temp_path("cifar");
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "/data_batch_1.bin");
+  return dir;
+}
+
+std::string fresh_out(const std::string& name) {
+  const std::string dir = temp_path(name);
+  std::filesystem::remove_all(dir);
+  return dir;
+}
+
+void expect_usage_error(const Output& o, const std::string& message) {
+  EXPECT_EQ(o.exit_code, 2) << o.err;
+  EXPECT_NE(o.err.find(message), std::string::npos) << o.err;
+}
+
+TEST(TrainCommand, UnknownModelExitsTwoListingTheModels) {
+  expect_usage_error(train("--model ResNet_19 --out " + fresh_out("m")), "ResNet_18");
+}
+
+TEST(TrainCommand, BadOptimizerExitsTwoListingTheOptimizers) {
+  expect_usage_error(train("--model AlexNet --optimizer rmsprop --out " + fresh_out("o")),
+                     "sgd-nesterov");
+}
+
+TEST(TrainCommand, BadNumbersAndUnknownArgumentsExitTwo) {
+  const std::string out = " --out " + fresh_out("n");
+  expect_usage_error(train("--model AlexNet --epochs 0" + out), "--epochs");
+  expect_usage_error(train("--model AlexNet --epochs ten" + out), "--epochs");
+  expect_usage_error(train("--model AlexNet --batch 1" + out), "--batch");
+  expect_usage_error(train("--model AlexNet --lr -0.1" + out), "--lr");
+  expect_usage_error(train("--model AlexNet --lr 0.01 --lr-min 0.1" + out), "--lr-min");
+  expect_usage_error(train("--model AlexNet --math fp16" + out), "--math");
+  expect_usage_error(train("--model AlexNet --dataset mnist" + out), "--dataset");
+  expect_usage_error(train("--model AlexNet --frobnicate" + out), "--frobnicate");
+  expect_usage_error(train("--model AlexNet" + out + " --epochs"), "needs a value");
+  expect_usage_error(train("--model AlexNet"), "--out");
+  expect_usage_error(train("--out " + fresh_out("n2")), "--model");
+}
+
+TEST(TrainCommand, UnwritableOutputFolderExitsTwo) {
+  const std::string file = temp_path("a_file");
+  std::ofstream(file) << "x";
+  // A folder below a regular file cannot be created, even by root.
+  expect_usage_error(train("--model AlexNet --out " + file + "/run"), "output folder");
+}
+
+TEST(TrainCommand, MissingOrEmptyDataFolderExitsTwo) {
+  expect_usage_error(
+      train("--model AlexNet --data " + temp_path("no_such_dir") + " --out " + fresh_out("d1")),
+      "no_such_dir");
+  const std::string empty = temp_path("empty_data");
+  std::filesystem::create_directories(empty);
+  expect_usage_error(train("--model AlexNet --data " + empty + " --out " + fresh_out("d2")),
+                     "no dataset");
+  // Detected, but not the dataset asked for.
+  expect_usage_error(train("--model AlexNet --data " + fake_cifar_dir() +
+                           " --dataset fashion-mnist --out " + fresh_out("d3")),
+                     "holds cifar10");
+  // Detected, then unreadable: the empty batch file.
+  expect_usage_error(
+      train("--model AlexNet --data " + fake_cifar_dir() + " --out " + fresh_out("d4")),
+      "data_batch_1.bin");
+}
+
+TEST(TrainCommand, ResumeWithoutAStateAndAFreshRunOverAnOldOneExitTwo) {
+  const std::string out = fresh_out("r");
+  const std::string data = " --data " + fake_cifar_dir();
+  expect_usage_error(train("--model AlexNet --resume --out " + out + data), "no resume state");
+  std::filesystem::create_directories(out);
+  std::ofstream(out + "/resume.txt") << "version=1\n";
+  expect_usage_error(train("--model AlexNet --out " + out + data), "--resume");
+  // A state that is not one: refused as corrupt.
+  expect_usage_error(train("--model AlexNet --resume --out " + out + data), "resume state");
+}
+
+}  // namespace

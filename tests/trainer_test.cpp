@@ -1,0 +1,244 @@
+// The GPU training loop (models/trainer.h) on a tiny network and a synthetic data set whose classes
+// are ten colours: the loss must fall and the accuracy rise; an interrupted run resumed with the
+// saved state must end where the uninterrupted run ends; a diverging run must stop with a clear
+// error and keep what it wrote; a stopped session writes no summary. GPU only: skips without one.
+#include "models/trainer.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <string>
+
+#include "tests/gpu_test_util.h"
+#include "tests/test_inputs.h"
+
+namespace ptq {
+namespace {
+
+// Resumed against uninterrupted weights: max |a - b| <= kResumeRelTol * max |b|. Chosen, not yet
+// observed: the two runs execute the same operations on the same data, so they agree exactly
+// unless cuDNN picks a backward algorithm that reduces in a nondeterministic order (or a different
+// algorithm in the second process); float32 reduction-order differences (~1e-7 relative per
+// step) grow over the 100 steps of this run by far less than this bound.
+constexpr double kResumeRelTol = 1e-3;
+
+std::string temp_dir(const std::string& name) {
+  const std::string dir =
+      testing::TempDir() + "ptq_trainer_" + std::to_string(::getpid()) + "_" + name;
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+int count_lines(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  int n = 0;
+  while (std::getline(in, line)) ++n;
+  return n;
+}
+
+// conv(3,8,3,s2,p1)bias+bn+relu, mp(2,2), conv(8,16,3,s1,p1)+bn+relu, aap, flatten, fc(16,10):
+// no dropout, so a resumed run can repeat the uninterrupted one.
+NetworkDesc tiny_desc() {
+  NetworkDesc d;
+  d.model = "tiny";
+  d.input = {kImageChannels, kImageSide, kImageSide};
+  const auto add = [&](LayerKind kind, int channels = 0, int k = 0, int s = 1, int p = 0,
+                       bool bias = false) {
+    Layer l;
+    l.name = std::string(layer_kind_name(kind)) + std::to_string(d.layers.size());
+    l.kind = kind;
+    l.inputs = {static_cast<int>(d.layers.size()) - 1};  // the first gets kNetworkInput
+    l.channels = channels, l.kernel = k, l.stride = s, l.padding = p, l.bias = bias;
+    l.in = d.layers.empty() ? d.input : d.layers.back().out;
+    l.out = l.in;
+    if (kind == LayerKind::kConv || kind == LayerKind::kMaxPool) {
+      l.out = {kind == LayerKind::kConv ? channels : l.in.c, (l.in.h + 2 * p - k) / s + 1,
+               (l.in.w + 2 * p - k) / s + 1};
+    } else if (kind == LayerKind::kAvgPool) {
+      l.out = {l.in.c, 1, 1};
+    } else if (kind == LayerKind::kFlatten) {
+      l.out = {static_cast<int>(l.in.count()), 1, 1};
+    } else if (kind == LayerKind::kLinear) {
+      l.out = {channels, 1, 1};
+    }
+    d.layers.push_back(l);
+  };
+  add(LayerKind::kConv, 8, 3, 2, 1, true);  // 8 x 16 x 16
+  add(LayerKind::kBatchNorm);
+  add(LayerKind::kRelu);
+  add(LayerKind::kMaxPool, 0, 2, 2, 0);  // 8 x 8 x 8
+  add(LayerKind::kConv, 16, 3, 1, 1);
+  add(LayerKind::kBatchNorm);
+  add(LayerKind::kRelu);
+  add(LayerKind::kAvgPool);
+  add(LayerKind::kFlatten);
+  add(LayerKind::kLinear, kNumClasses, 0, 1, 0, true);
+  validate_network_desc(d);
+  return d;
+}
+
+// n images: class c is the colour 128 + 90 cos(2 pi (c / 10 + k / 3)) in channel k (ten hues on a
+// circle), plus uniform pixel noise in +-30. Separable by the mean colour alone.
+Dataset colour_dataset(std::size_t n, std::uint64_t seed, const std::string& name) {
+  Dataset d;
+  d.name = name;
+  d.images.resize(n * kImageBytes);
+  d.labels.resize(n);
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<int> noise(-30, 30);
+  const double kTwoPi = 6.283185307179586;
+  for (std::size_t i = 0; i < n; ++i) {
+    const int c = static_cast<int>(i % kNumClasses);
+    d.labels[i] = static_cast<std::uint8_t>(c);
+    for (int k = 0; k < kImageChannels; ++k) {
+      const double base = 128 + 90 * std::cos(kTwoPi * (c / 10.0 + k / 3.0));
+      std::uint8_t* plane = d.images.data() + i * kImageBytes + k * kImageSide * kImageSide;
+      for (int p = 0; p < kImageSide * kImageSide; ++p) {
+        plane[p] = static_cast<std::uint8_t>(std::clamp(base + noise(rng), 0.0, 255.0));
+      }
+    }
+  }
+  return d;
+}
+
+struct ColourData {
+  Dataset train = colour_dataset(1600, test::kSeed, "colours/train");
+  Dataset validation = colour_dataset(400, test::kSeed + 1, "colours/validation");
+  Dataset test = colour_dataset(400, test::kSeed + 2, "colours/test");
+  TrainData view() const { return {&train, &validation, &test, kCifar10Normalization}; }
+};
+
+TrainOptions tiny_options(int epochs) {
+  TrainOptions o = default_train_options("tiny", OptimizerKind::kSgdNesterov);
+  o.epochs = epochs;
+  o.batch = 64;  // 25 steps an epoch
+  o.lr = 0.02f;  // with momentum 0.95 an effective step of 0.4: stable for the last layer
+  o.lr_min = 2e-4f;
+  o.seed = 3;
+  o.patience = 50;
+  o.tf32 = false;
+  return o;
+}
+
+TEST(TrainNetwork, LossFallsAndAccuracyRisesOnSeparableColours) {
+  PTQ_REQUIRE_GPU();
+  GpuContext ctx;
+  const ColourData data;
+  const std::string dir = temp_dir("learns");
+  std::ostringstream progress;
+  const TrainSummary s =
+      train_network(ctx, tiny_desc(), tiny_options(6), data.view(), dir, false, progress);
+  const ResumeState state = load_resume_state(dir);
+  const std::vector<EpochRecord>& h = state.progress.history;
+  ASSERT_EQ(h.size(), 6u) << progress.str();
+  EXPECT_LT(h.back().train_loss, 0.5 * h.front().train_loss) << progress.str();
+  EXPECT_GT(h.back().train_acc, h.front().train_acc) << progress.str();
+  EXPECT_GE(h.back().val_acc, 80.0) << progress.str();  // chance is 10%
+  EXPECT_GE(s.test_acc, 80.0) << progress.str();
+
+  // The best epoch is the first maximum of validation accuracy; the summary and files agree.
+  const auto best = std::max_element(
+      h.begin(), h.end(), [](const auto& a, const auto& b) { return a.val_acc < b.val_acc; });
+  EXPECT_EQ(s.best_epoch, best->epoch);
+  EXPECT_EQ(s.best_val_acc, best->val_acc);
+  EXPECT_EQ(s.epochs_run, 6);
+  EXPECT_FALSE(s.stopped_early);
+  EXPECT_GT(s.images_per_s, 0.0);
+  EXPECT_GT(s.tflops, 0.0);
+  EXPECT_TRUE(state.progress.finished);
+  EXPECT_EQ(state.progress.steps, 6 * 25);
+  EXPECT_EQ(count_lines(dir + "/log.csv"), 1 + 6);
+  EXPECT_TRUE(std::filesystem::exists(dir + "/summary.json"));
+  check_checkpoint(load_checkpoint(dir + "/best.ckpt"), tiny_desc(), dir + "/best.ckpt");
+  EXPECT_NE(progress.str().find("epoch 6/6"), std::string::npos) << progress.str();
+  EXPECT_NE(progress.str().find("test accuracy"), std::string::npos) << progress.str();
+}
+
+TEST(TrainNetwork, ResumingAfterTwoEpochsEndsWhereFourStraightEpochsEnd) {
+  PTQ_REQUIRE_GPU();
+  GpuContext ctx;
+  const ColourData data;
+  std::ostringstream progress;
+  const std::string straight = temp_dir("straight"), resumed = temp_dir("resumed");
+  train_network(ctx, tiny_desc(), tiny_options(4), data.view(), straight, false, progress);
+
+  TrainOptions first = tiny_options(4);
+  first.stop_after = 2;
+  const TrainSummary part =
+      train_network(ctx, tiny_desc(), first, data.view(), resumed, false, progress);
+  EXPECT_EQ(part.epochs_run, 2);
+  EXPECT_TRUE(std::isnan(part.test_acc));
+  EXPECT_FALSE(std::filesystem::exists(resumed + "/summary.json"));
+  EXPECT_EQ(count_lines(resumed + "/log.csv"), 1 + 2);
+  const std::vector<EpochRecord> first_session = load_resume_state(resumed).progress.history;
+  // A fresh run over it is refused; a resume continues it.
+  EXPECT_THROW(
+      train_network(ctx, tiny_desc(), tiny_options(4), data.view(), resumed, false, progress),
+      TrainStateError);
+  const TrainSummary whole =
+      train_network(ctx, tiny_desc(), tiny_options(4), data.view(), resumed, true, progress);
+  EXPECT_EQ(whole.epochs_run, 4);
+  EXPECT_EQ(count_lines(resumed + "/log.csv"), 1 + 4);
+  EXPECT_TRUE(std::filesystem::exists(resumed + "/summary.json"));
+
+  const ResumeState a = load_resume_state(resumed), b = load_resume_state(straight);
+  EXPECT_EQ(a.progress.steps, b.progress.steps);
+  const ResumeTensors ta = load_resume_tensors(resumed, a), tb = load_resume_tensors(straight, b);
+  ASSERT_EQ(ta.network.tensors.size(), tb.network.tensors.size());
+  double worst = 0, scale = 0;
+  for (std::size_t t = 0; t < tb.network.tensors.size(); ++t) {
+    const std::vector<float>&x = ta.network.tensors[t].data, &y = tb.network.tensors[t].data;
+    ASSERT_EQ(x.size(), y.size());
+    for (std::size_t i = 0; i < y.size(); ++i) {
+      worst = std::max(worst, std::abs(static_cast<double>(x[i]) - y[i]));
+      scale = std::max(scale, std::abs(static_cast<double>(y[i])));
+    }
+  }
+  RecordProperty("max_abs_weight_difference", std::to_string(worst));
+  std::printf("resumed vs straight: max |dw| = %.3g (max |w| = %.3g)\n", worst, scale);
+  EXPECT_LE(worst, kResumeRelTol * scale) << progress.str();
+  // The momentum buffers continue too.
+  ASSERT_EQ(ta.optimizer.size(), 1u);
+  double worst_momentum = 0, momentum_scale = 0;
+  for (std::size_t i = 0; i < tb.optimizer[0].second.size(); ++i) {
+    const double x = ta.optimizer[0].second[i], y = tb.optimizer[0].second[i];
+    worst_momentum = std::max(worst_momentum, std::abs(x - y));
+    momentum_scale = std::max(momentum_scale, std::abs(y));
+  }
+  EXPECT_LE(worst_momentum, kResumeRelTol * momentum_scale);
+  // The epochs of the first session are the first rows of the log, unchanged.
+  ASSERT_EQ(a.progress.history.size(), 4u);
+  EXPECT_EQ(log_text({a.progress.history[0], a.progress.history[1]}), log_text(first_session));
+}
+
+TEST(TrainNetwork, ADivergingRunStopsWithAClearErrorAndKeepsItsFiles) {
+  PTQ_REQUIRE_GPU();
+  GpuContext ctx;
+  const ColourData data;
+  const std::string dir = temp_dir("diverges");
+  TrainOptions o = tiny_options(3);
+  o.lr = 1e30f;  // the first step throws the weights to ~1e30; the next ones overflow
+  o.lr_min = 1e29f;
+  std::ostringstream progress;
+  try {
+    train_network(ctx, tiny_desc(), o, data.view(), dir, false, progress);
+    FAIL() << "a learning rate of 1e30 trained without a non-finite loss: " << progress.str();
+  } catch (const TrainDivergedError& e) {
+    EXPECT_NE(std::string(e.what()).find("diverged"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("epoch 1"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(count_lines(dir + "/log.csv"), 1);  // the header written before training stays
+  EXPECT_FALSE(has_resume_state(dir));          // no state of a diverged epoch
+}
+
+}  // namespace
+}  // namespace ptq

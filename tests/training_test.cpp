@@ -1,0 +1,421 @@
+// The training recipe's host side (models/training.h): optimiser names and defaults, option
+// validation, the cosine schedule at its start, middle and end, early stopping's counter, log rows
+// read back exactly, the resume state's round trip, its crash consistency and its refusals, the
+// output folder check and the summary. CPU only.
+#include "models/training.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <random>
+#include <sstream>
+#include <string>
+
+#include "tests/test_inputs.h"
+
+namespace ptq {
+namespace {
+
+// cos and the lr arithmetic in double: a few ulps of the values involved (analytic).
+constexpr double kScheduleTol = 1e-15;
+
+// A fresh folder of this test process (ctest runs the cases in parallel).
+std::string temp_dir(const std::string& name) {
+  const std::string dir =
+      testing::TempDir() + "ptq_training_" + std::to_string(::getpid()) + "_" + name;
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void write_text(const std::string& path, const std::string& text) {
+  std::ofstream(path, std::ios::trunc) << text;
+}
+
+TrainOptions tiny_options() {
+  TrainOptions o = default_train_options("tiny", OptimizerKind::kSgdNesterov);
+  o.epochs = 6;
+  o.batch = 32;
+  o.seed = 7;
+  o.patience = 3;
+  return o;
+}
+
+// A state after `epochs_done` epochs with distinguishable numbers everywhere.
+TrainProgress progress_after(int epochs_done) {
+  TrainProgress p;
+  p.stopping.patience = 3;
+  for (int e = 1; e <= epochs_done; ++e) {
+    EpochRecord r;
+    r.epoch = e;
+    r.lr = cosine_lr(0.005, 5e-5, e - 1, 6);
+    r.train_loss = 2.0 / e + 1.0 / 3.0;
+    r.train_acc = 10.0 * e + 0.1;
+    r.val_loss = 2.5 / e;
+    r.val_acc = e == 2 ? 60.0 : 10.0 * e + 1.0 / 7.0;
+    r.seconds = 1.25 * e;
+    r.images_per_s = 12345.678 * e;
+    p.stopping.record(e, r.val_acc);
+    p.history.push_back(r);
+  }
+  p.epochs_done = epochs_done;
+  p.steps = 313LL * epochs_done;
+  p.seconds = 10.5;
+  p.train_seconds = 9.25;
+  p.train_images = 40000LL * epochs_done;
+  return p;
+}
+
+ResumeTensors tensors_for(const std::string& model, float fill) {
+  ResumeTensors t;
+  t.network.model = model;
+  std::mt19937_64 rng(test::kSeed);
+  t.network.tensors.push_back({"conv0.weight", {2, 3}, test::normal_values(6, 1.0f, rng)});
+  t.network.tensors.push_back({"bn1.running_var", {3}, {fill, fill, fill}});
+  t.optimizer.emplace_back("momentum", test::normal_values(64, 0.1f, rng));
+  return t;
+}
+
+TEST(OptimizerName, RoundTripsAndUnknownNamesListTheKnownOnes) {
+  for (OptimizerKind k : {OptimizerKind::kSgd, OptimizerKind::kSgdMomentum,
+                          OptimizerKind::kSgdNesterov, OptimizerKind::kAdam}) {
+    EXPECT_EQ(parse_optimizer(optimizer_name(k)), k);
+  }
+  try {
+    parse_optimizer("sgd_nesterov");
+    FAIL() << "accepted an unknown name";
+  } catch (const TrainOptionError& e) {
+    EXPECT_NE(std::string(e.what()).find("sgd-nesterov"), std::string::npos) << e.what();
+  }
+}
+
+TEST(DefaultTrainOptions, AreTheStudysSettingsPerOptimizer) {
+  const TrainOptions nesterov = default_train_options("VGG_16", OptimizerKind::kSgdNesterov);
+  EXPECT_EQ(nesterov.model, "VGG_16");
+  EXPECT_FLOAT_EQ(nesterov.lr, 0.005f);
+  EXPECT_FLOAT_EQ(nesterov.lr_min, 5e-5f);
+  EXPECT_FLOAT_EQ(nesterov.momentum, 0.95f);
+  EXPECT_FLOAT_EQ(nesterov.weight_decay, 1e-4f);
+  EXPECT_EQ(nesterov.batch, 128);
+  EXPECT_EQ(nesterov.patience, 10);
+  EXPECT_TRUE(nesterov.tf32);
+  const TrainOptions sgd = default_train_options("VGG_16", OptimizerKind::kSgd);
+  EXPECT_FLOAT_EQ(sgd.lr, 0.005f);
+  EXPECT_EQ(sgd.momentum, 0.0f);
+  EXPECT_EQ(sgd.weight_decay, 0.0f);
+  EXPECT_FLOAT_EQ(default_train_options("x", OptimizerKind::kSgdMomentum).momentum, 0.9f);
+  const TrainOptions adam = default_train_options("x", OptimizerKind::kAdam);
+  EXPECT_FLOAT_EQ(adam.lr, 1e-3f);
+  EXPECT_FLOAT_EQ(adam.lr_min, 1e-5f);
+  for (OptimizerKind k : {OptimizerKind::kSgd, OptimizerKind::kSgdMomentum,
+                          OptimizerKind::kSgdNesterov, OptimizerKind::kAdam}) {
+    EXPECT_NO_THROW(validate_train_options(default_train_options("x", k)));
+  }
+}
+
+TEST(ValidateTrainOptions, RefusesEachBadValue) {
+  const auto refused = [](void (*change)(TrainOptions&)) {
+    TrainOptions o = tiny_options();
+    change(o);
+    try {
+      validate_train_options(o);
+    } catch (const TrainOptionError&) {
+      return true;
+    }
+    return false;
+  };
+  EXPECT_TRUE(refused([](TrainOptions& o) { o.lr = 0; }));
+  EXPECT_TRUE(refused([](TrainOptions& o) { o.lr = -1; }));
+  EXPECT_TRUE(refused([](TrainOptions& o) { o.lr = std::numeric_limits<float>::quiet_NaN(); }));
+  EXPECT_TRUE(refused([](TrainOptions& o) { o.lr = std::numeric_limits<float>::infinity(); }));
+  EXPECT_TRUE(refused([](TrainOptions& o) { o.lr_min = -1e-6f; }));
+  EXPECT_TRUE(refused([](TrainOptions& o) { o.lr_min = 2 * o.lr; }));
+  EXPECT_TRUE(refused([](TrainOptions& o) { o.momentum = 1.0f; }));
+  EXPECT_TRUE(refused([](TrainOptions& o) { o.momentum = 0.0f; }));  // nesterov needs momentum
+  EXPECT_TRUE(refused([](TrainOptions& o) { o.weight_decay = -1e-4f; }));
+  EXPECT_TRUE(refused([](TrainOptions& o) { o.epochs = 0; }));
+  EXPECT_TRUE(refused([](TrainOptions& o) { o.batch = 1; }));
+  EXPECT_TRUE(refused([](TrainOptions& o) { o.patience = 0; }));
+  EXPECT_TRUE(refused([](TrainOptions& o) { o.stop_after = -1; }));
+  EXPECT_TRUE(refused([](TrainOptions& o) { o.dataset = "mnist"; }));
+  EXPECT_FALSE(refused([](TrainOptions& o) { o.lr_min = o.lr; }));  // a constant schedule
+  EXPECT_FALSE(refused([](TrainOptions& o) { o.dataset = "fashion-mnist"; }));
+}
+
+TEST(CosineLr, StartsAtLrPassesTheMeanHalfwayAndEndsAtLrMin) {
+  const double lr = 0.005, lr_min = 5e-5;
+  EXPECT_NEAR(cosine_lr(lr, lr_min, 0, 30), lr, kScheduleTol);
+  EXPECT_NEAR(cosine_lr(lr, lr_min, 15, 30), (lr + lr_min) / 2, kScheduleTol);
+  EXPECT_NEAR(cosine_lr(lr, lr_min, 30, 30), lr_min, kScheduleTol);
+  // A quarter of the way: lr_min + (lr - lr_min) (1 + cos(pi/4)) / 2.
+  EXPECT_NEAR(cosine_lr(lr, lr_min, 10, 40), lr_min + (lr - lr_min) * (1 + std::sqrt(0.5)) / 2,
+              kScheduleTol);
+  double previous = lr + 1;
+  for (int e = 0; e < 30; ++e) {
+    const double v = cosine_lr(lr, lr_min, e, 30);
+    EXPECT_LT(v, previous) << "epoch " << e;
+    EXPECT_GT(v, lr_min) << "epoch " << e;  // the last epoch run (29) stays above the floor
+    previous = v;
+  }
+  EXPECT_EQ(cosine_lr(lr, lr_min, 0, 1), lr);  // a single epoch runs at lr
+}
+
+TEST(EarlyStopping, CountsEpochsWithoutAStrictlyBetterAccuracy) {
+  EarlyStopping s;
+  s.patience = 3;
+  EXPECT_TRUE(s.record(1, 10.0));  // the first epoch is always the best so far
+  EXPECT_TRUE(s.record(2, 20.0));
+  EXPECT_FALSE(s.record(3, 20.0));  // equal is not better
+  EXPECT_FALSE(s.record(4, 15.0));
+  EXPECT_EQ(s.stale_epochs, 2);
+  EXPECT_FALSE(s.should_stop());
+  EXPECT_TRUE(s.record(5, 20.5));  // improvement resets the counter
+  EXPECT_EQ(s.stale_epochs, 0);
+  EXPECT_EQ(s.best_epoch, 5);
+  EXPECT_FALSE(s.record(6, 1.0));
+  EXPECT_FALSE(s.record(7, 1.0));
+  EXPECT_FALSE(s.should_stop());
+  EXPECT_FALSE(s.record(8, 1.0));
+  EXPECT_TRUE(s.should_stop());
+  EXPECT_EQ(s.best_epoch, 5);
+  EXPECT_EQ(s.best_val_acc, 20.5);
+
+  EarlyStopping zero;  // a first epoch at 0% is still recorded as the best
+  EXPECT_TRUE(zero.record(1, 0.0));
+  EXPECT_EQ(zero.best_epoch, 1);
+}
+
+TEST(LogRow, ReadsBackExactlyAndRefusesOtherText) {
+  const TrainProgress p = progress_after(3);
+  for (const EpochRecord& r : p.history) {
+    const EpochRecord back = parse_log_row(log_row(r), "test");
+    EXPECT_EQ(back.epoch, r.epoch);
+    EXPECT_EQ(back.lr, r.lr);
+    EXPECT_EQ(back.train_loss, r.train_loss);
+    EXPECT_EQ(back.train_acc, r.train_acc);
+    EXPECT_EQ(back.val_loss, r.val_loss);
+    EXPECT_EQ(back.val_acc, r.val_acc);
+    EXPECT_EQ(back.seconds, r.seconds);
+    EXPECT_EQ(back.images_per_s, r.images_per_s);
+  }
+  const std::string good = log_row(p.history[0]);
+  for (const std::string& bad :
+       {std::string(""), std::string("epoch,lr"), good + ",1", good.substr(0, good.rfind(',')),
+        "0" + good.substr(1), good + "x"}) {
+    EXPECT_THROW(parse_log_row(bad, "test"), TrainStateError) << bad;
+  }
+  const std::string text = log_text(p.history);
+  EXPECT_EQ(text.substr(0, text.find('\n')), kTrainLogHeader);
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 4);
+}
+
+TEST(ResumeState, RoundTripsOptionsProgressAndTensors) {
+  const std::string dir = temp_dir("round_trip");
+  TrainOptions o = tiny_options();
+  o.optimizer = OptimizerKind::kAdam;
+  o.lr = 1e-3f;
+  o.lr_min = 1.234567e-5f;
+  o.weight_decay = 3e-4f;
+  o.seed = 18446744073709551615ull;  // the largest seed survives the text
+  o.tf32 = false;
+  o.dataset = "fashion-mnist";
+  o.stop_after = 2;
+  const TrainProgress p = progress_after(3);
+  const ResumeTensors t = tensors_for("tiny", 1.5f);
+  save_resume_state(dir, o, p, t);
+  ASSERT_TRUE(has_resume_state(dir));
+
+  const ResumeState s = load_resume_state(dir);
+  EXPECT_EQ(s.options.model, o.model);
+  EXPECT_EQ(s.options.dataset, o.dataset);
+  EXPECT_EQ(s.options.optimizer, o.optimizer);
+  EXPECT_EQ(s.options.lr, o.lr);
+  EXPECT_EQ(s.options.lr_min, o.lr_min);
+  EXPECT_EQ(s.options.momentum, o.momentum);
+  EXPECT_EQ(s.options.weight_decay, o.weight_decay);
+  EXPECT_EQ(s.options.epochs, o.epochs);
+  EXPECT_EQ(s.options.batch, o.batch);
+  EXPECT_EQ(s.options.seed, o.seed);
+  EXPECT_EQ(s.options.patience, o.patience);
+  EXPECT_EQ(s.options.tf32, o.tf32);
+  EXPECT_EQ(s.options.stop_after, 0);  // per invocation, not stored
+  EXPECT_EQ(s.progress.epochs_done, 3);
+  EXPECT_EQ(s.progress.steps, p.steps);
+  EXPECT_EQ(s.progress.stopping.best_epoch, p.stopping.best_epoch);
+  EXPECT_EQ(s.progress.stopping.best_val_acc, p.stopping.best_val_acc);
+  EXPECT_EQ(s.progress.stopping.stale_epochs, p.stopping.stale_epochs);
+  EXPECT_EQ(s.progress.stopping.patience, o.patience);
+  EXPECT_EQ(s.progress.finished, p.finished);
+  EXPECT_EQ(s.progress.seconds, p.seconds);
+  EXPECT_EQ(s.progress.train_seconds, p.train_seconds);
+  EXPECT_EQ(s.progress.train_images, p.train_images);
+  ASSERT_EQ(s.progress.history.size(), 3u);
+  EXPECT_EQ(log_text(s.progress.history), log_text(p.history));
+  EXPECT_EQ(s.tensors_file, "resume.1.ckpt");  // epochs_done % 2
+
+  const ResumeTensors back = load_resume_tensors(dir, s);
+  ASSERT_EQ(back.network.tensors.size(), t.network.tensors.size());
+  for (std::size_t i = 0; i < t.network.tensors.size(); ++i) {
+    EXPECT_EQ(back.network.tensors[i].name, t.network.tensors[i].name);
+    EXPECT_EQ(back.network.tensors[i].shape, t.network.tensors[i].shape);
+    EXPECT_EQ(back.network.tensors[i].data, t.network.tensors[i].data);
+  }
+  ASSERT_EQ(back.optimizer.size(), 1u);
+  EXPECT_EQ(back.optimizer[0].first, "momentum");
+  EXPECT_EQ(back.optimizer[0].second, t.optimizer[0].second);
+}
+
+// The tensors of epoch k + 1 go to the file the state of epoch k does not name: a crash between
+// the two writes leaves the state of epoch k whole.
+TEST(ResumeState, ACrashBeforeTheTextIsWrittenLeavesThePreviousStateWhole) {
+  const std::string dir = temp_dir("crash");
+  const TrainOptions o = tiny_options();
+  save_resume_state(dir, o, progress_after(1), tensors_for("tiny", 1.0f));
+  save_resume_state(dir, o, progress_after(2), tensors_for("tiny", 2.0f));
+  EXPECT_EQ(load_resume_state(dir).tensors_file, "resume.0.ckpt");
+  // Epoch 3's tensors written, then the crash: resume.txt still describes epoch 2.
+  Checkpoint epoch3 = tensors_for("tiny", 3.0f).network;
+  epoch3.tensors.push_back({"resume.epochs_done", {1}, {3.0f}});
+  save_checkpoint(dir + "/resume.1.ckpt", epoch3);
+  const ResumeState s = load_resume_state(dir);
+  EXPECT_EQ(s.progress.epochs_done, 2);
+  EXPECT_EQ(load_resume_tensors(dir, s).network.tensors[1].data[0], 2.0f);
+
+  // resume.txt pointing at tensors of another epoch is refused.
+  std::string text = slurp(dir + "/resume.txt");
+  text.replace(text.find("tensors=resume.0.ckpt"), 21, "tensors=resume.1.ckpt");
+  write_text(dir + "/resume.txt", text);
+  EXPECT_THROW(load_resume_tensors(dir, load_resume_state(dir)), TrainStateError);
+}
+
+TEST(ResumeState, AbsentCorruptOrForeignStatesAreRefused) {
+  const std::string dir = temp_dir("refused");
+  EXPECT_FALSE(has_resume_state(dir));
+  EXPECT_THROW(load_resume_state(dir), TrainStateError);
+
+  const TrainOptions o = tiny_options();
+  save_resume_state(dir, o, progress_after(2), tensors_for("tiny", 1.0f));
+  const std::string good = slurp(dir + "/resume.txt");
+  const auto refused_text = [&](const std::string& text) {
+    write_text(dir + "/resume.txt", text);
+    try {
+      load_resume_state(dir);
+    } catch (const TrainStateError&) {
+      return true;
+    }
+    return false;
+  };
+  EXPECT_TRUE(refused_text(good.substr(0, good.size() / 2)));  // truncated
+  EXPECT_TRUE(refused_text("version=2" + good.substr(good.find('\n'))));
+  std::string text = good;
+  text.replace(text.find("epochs_done=2"), 13, "epochs_done=3");  // rows and count disagree
+  EXPECT_TRUE(refused_text(text));
+  text = good;
+  text.replace(text.find("batch=32"), 8, "batch=3x");
+  EXPECT_TRUE(refused_text(text));
+  text = good;
+  text.replace(text.find("optimizer=sgd-nesterov"), 22, "optimizer=lbfgs");
+  EXPECT_TRUE(refused_text(text));
+  EXPECT_TRUE(refused_text(good + "extra=1\n"));
+  EXPECT_FALSE(refused_text(good));
+
+  // Tensors written for another model.
+  save_resume_state(dir, o, progress_after(2), tensors_for("other", 1.0f));
+  EXPECT_THROW(load_resume_tensors(dir, load_resume_state(dir)), TrainStateError);
+}
+
+TEST(CheckResumeOptions, NamesTheFirstDifferenceAndIgnoresStopAfter) {
+  const std::string dir = temp_dir("options");
+  const TrainOptions o = tiny_options();
+  save_resume_state(dir, o, progress_after(1), tensors_for("tiny", 1.0f));
+  const ResumeState s = load_resume_state(dir);
+  TrainOptions same = o;
+  same.stop_after = 5;
+  EXPECT_NO_THROW(check_resume_options(s, same, dir));
+
+  const auto difference = [&](void (*change)(TrainOptions&)) -> std::string {
+    TrainOptions w = o;
+    change(w);
+    try {
+      check_resume_options(s, w, dir);
+    } catch (const TrainStateError& e) {
+      return e.what();
+    }
+    return "";
+  };
+  EXPECT_NE(difference([](TrainOptions& w) { w.model = "AlexNet"; }).find("model=tiny"),
+            std::string::npos);
+  EXPECT_NE(difference([](TrainOptions& w) {
+              w.optimizer = OptimizerKind::kAdam;
+            }).find("optimizer=adam"),
+            std::string::npos);
+  EXPECT_NE(difference([](TrainOptions& w) { w.lr = 0.01f; }).find("lr="), std::string::npos);
+  EXPECT_NE(difference([](TrainOptions& w) { w.epochs = 7; }).find("epochs=7"), std::string::npos);
+  EXPECT_NE(difference([](TrainOptions& w) { w.seed = 8; }).find("seed=8"), std::string::npos);
+  EXPECT_NE(difference([](TrainOptions& w) { w.tf32 = false; }).find("math=fp32"),
+            std::string::npos);
+  EXPECT_NE(difference([](TrainOptions& w) { w.dataset = "fashion-mnist"; }).find("dataset"),
+            std::string::npos);
+  EXPECT_NE(difference([](TrainOptions& w) { w.batch = 64; }).find("batch=64"), std::string::npos);
+  EXPECT_NE(difference([](TrainOptions& w) { w.patience = 4; }).find("patience=4"),
+            std::string::npos);
+}
+
+TEST(PrepareOutDir, CreatesNestedFoldersAndRefusesUnusableOnes) {
+  const std::string dir = temp_dir("out") + "/a/b";
+  EXPECT_NO_THROW(prepare_out_dir(dir));
+  EXPECT_TRUE(std::filesystem::is_directory(dir));
+  EXPECT_TRUE(std::filesystem::is_empty(dir));  // the probe is gone
+  const std::string file = dir + "/a_file";
+  write_text(file, "x");
+  EXPECT_THROW(prepare_out_dir(file), TrainOptionError);
+  EXPECT_THROW(prepare_out_dir(file + "/sub"), TrainOptionError);
+  EXPECT_THROW(prepare_out_dir(""), TrainOptionError);
+}
+
+TEST(TrainingTflops, CountsThreeForwardsOfTwoFlopsPerMac) {
+  // 1e9 MACs x 1000 images x 6 FLOPs in 2 s = 3 TFLOP/s.
+  EXPECT_DOUBLE_EQ(training_tflops(1000000000, 1000, 2.0), 3.0);
+  EXPECT_EQ(training_tflops(1000, 1000, 0.0), 0.0);
+}
+
+TEST(SummaryJson, HoldsEveryFieldAndWritesNullForMissingNumbers) {
+  TrainSummary s;
+  s.options = tiny_options();
+  s.device = "GPU \"quoted\"";
+  s.epochs_run = 4;
+  s.stopped_early = true;
+  s.best_epoch = 1;
+  s.best_val_acc = 91.25;
+  s.test_acc = std::numeric_limits<double>::quiet_NaN();
+  s.test_loss = 0.5;
+  s.tflops = 1.5;
+  const std::string j = summary_json(s);
+  for (const char* key :
+       {"model",        "dataset",    "optimizer",     "lr",         "lr_min",       "momentum",
+        "weight_decay", "batch",      "seed",          "patience",   "math",         "device",
+        "epochs",       "epochs_run", "stopped_early", "best_epoch", "best_val_acc", "test_acc",
+        "test_loss",    "seconds",    "images_per_s",  "tflops",     "forward_macs"}) {
+    EXPECT_NE(j.find("\"" + std::string(key) + "\": "), std::string::npos) << key;
+  }
+  EXPECT_NE(j.find("\"test_acc\": null"), std::string::npos) << j;
+  EXPECT_NE(j.find("\"best_val_acc\": 91.25"), std::string::npos) << j;
+  EXPECT_NE(j.find("\"stopped_early\": true"), std::string::npos) << j;
+  EXPECT_NE(j.find("\"device\": \"GPU \\\"quoted\\\"\""), std::string::npos) << j;
+  EXPECT_NE(j.find("\"optimizer\": \"sgd-nesterov\""), std::string::npos) << j;
+}
+
+}  // namespace
+}  // namespace ptq
