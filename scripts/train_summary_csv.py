@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+"""Merges the summary.json files of `ptqbench train` runs into one table.
+
+Usage: train_summary_csv.py OUT [MODEL ...]
+Reads OUT/<model>/summary.json for each MODEL (default: every OUT/*/summary.json, sorted) and
+writes OUT/accuracy.csv with the columns below; a model without a summary (not finished, failed)
+gets a row with only its name, so the table shows what is missing. Accuracies are in percent.
+"""
+import csv
+import json
+import os
+import sys
+
+COLUMNS = ["model", "epochs", "best_epoch", "best_val_acc", "test_acc", "seconds", "images_per_s",
+           "tflops", "math", "optimizer", "dataset"]
+
+
+def row_for(out, model):
+    path = os.path.join(out, model, "summary.json")
+    if not os.path.exists(path):
+        return {"model": model}
+    with open(path) as f:
+        s = json.load(f)
+    return {
+        "model": s["model"],
+        "epochs": s["epochs_run"],
+        "best_epoch": s["best_epoch"],
+        "best_val_acc": "%.2f" % s["best_val_acc"],
+        "test_acc": "%.2f" % s["test_acc"],
+        "seconds": "%.1f" % s["seconds"],
+        "images_per_s": "%.0f" % s["images_per_s"],
+        "tflops": "%.2f" % s["tflops"],
+        "math": s["math"],
+        "optimizer": s["optimizer"],
+        "dataset": s["dataset"],
+    }
+
+
+def main():
+    if len(sys.argv) < 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    out = sys.argv[1]
+    models = sys.argv[2:] or sorted(
+        d for d in os.listdir(out) if os.path.exists(os.path.join(out, d, "summary.json")))
+    rows = [row_for(out, m) for m in models]
+    path = os.path.join(out, "accuracy.csv")
+    with open(path + ".tmp", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=COLUMNS, lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+    os.replace(path + ".tmp", path)
+    total = sum(float(r["seconds"]) for r in rows if "seconds" in r)
+    print("%s: %d networks, %d finished, %.1f s of training" %
+          (path, len(rows), sum("test_acc" in r for r in rows), total))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
