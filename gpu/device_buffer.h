@@ -45,16 +45,24 @@ class DeviceBuffer {
   std::size_t size() const { return size_; }
   std::size_t bytes() const { return size_ * sizeof(T); }
 
-  // Synchronous copies of the whole buffer; the host side must hold size() elements.
+  // Synchronous copies of the whole buffer; the host side must hold size() elements. Both wait
+  // for all device work first and upload waits for the copy to land: a plain cudaMemcpy orders
+  // neither with non-blocking streams (GpuContext's), and from pageable memory it may return
+  // before the data reaches the device. Not for hot paths.
   void upload(const T* h_src) {
-    if (size_) CUDA_CHECK(cudaMemcpy(data_, h_src, bytes(), cudaMemcpyHostToDevice));
+    if (!size_) return;
+    CUDA_CHECK(cudaDeviceSynchronize());
+    CUDA_CHECK(cudaMemcpy(data_, h_src, bytes(), cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaDeviceSynchronize());
   }
   void upload(const std::vector<T>& h_src) {
     resize(h_src.size());
     upload(h_src.data());
   }
   void download(T* h_dst) const {
-    if (size_) CUDA_CHECK(cudaMemcpy(h_dst, data_, bytes(), cudaMemcpyDeviceToHost));
+    if (!size_) return;
+    CUDA_CHECK(cudaDeviceSynchronize());
+    CUDA_CHECK(cudaMemcpy(h_dst, data_, bytes(), cudaMemcpyDeviceToHost));
   }
   std::vector<T> to_host() const {
     std::vector<T> h(size_);

@@ -49,8 +49,10 @@ Diff compare(const std::vector<float>& gpu, const std::vector<float>& ref) {
   return d;
 }
 
+// Waits for the network's stream (non-blocking: a plain cudaMemcpy does not wait for it) first.
 std::vector<float> download(const float* d_ptr, std::size_t n) {
   std::vector<float> h(n);
+  CUDA_CHECK(cudaDeviceSynchronize());
   CUDA_CHECK(cudaMemcpy(h.data(), d_ptr, n * sizeof(float), cudaMemcpyDeviceToHost));
   return h;
 }
