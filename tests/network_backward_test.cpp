@@ -43,6 +43,9 @@ namespace {
 // CPU reference forward of plain_graph() only 2 of 16 samples of the first conv's weight straddle
 // a kink.
 constexpr double kFdEps = 2e-3;
+// A sample that straddles a kink at kFdEps is tried once more with this smaller step (4x fewer
+// kink crossings, 4x more rounding noise in its tolerance).
+constexpr double kFdEpsRetry = kFdEps / 4;
 // Bound on the rounding error of one evaluation of L relative to S = sum |logit * R| (chosen, not
 // yet observed on the device). Observed on the CPU reference forward (double sums rounded to float
 // per layer) of plain_graph(): at most 3e-8 of S. Float accumulation adds up to ~6e-8 sqrt(K/2)
@@ -266,7 +269,8 @@ bool all_finite(const std::vector<float>& v) {
 }
 
 // Gives the batch norms of a graph non-trivial affine parameters: gamma 1 + N(0, 0.2), beta
-// N(0, 0.3); `scaled_bn`, when named, gets gamma 5 and beta 1 instead.
+// N(0, 0.3); `scaled_bn`, when named, gets gamma 3 and beta 2 instead (outputs ~ N(2, 9): a
+// relu6 after it clips ~9% and cuts ~25%).
 void randomise_batch_norm(const GpuContext& ctx, Network& net, std::mt19937_64& rng,
                           const std::string& scaled_bn = "") {
   std::vector<float> h = net.trainable_to_host();
@@ -277,9 +281,9 @@ void randomise_batch_norm(const GpuContext& ctx, Network& net, std::mt19937_64& 
     for (std::size_t i = 0; i < s.count(); ++i) {
       float& v = h[s.offset + i];
       if (s.role == ParamRole::kBnGamma)
-        v = scaled ? 5.0f : gamma(rng);
+        v = scaled ? 3.0f : gamma(rng);
       else
-        v = scaled ? 1.0f : beta(rng);
+        v = scaled ? 2.0f : beta(rng);
     }
   }
   upload(ctx, net.trainable(), h);
@@ -340,10 +344,11 @@ struct FdSummary {
 // updates are not read, so every forward computes the same function of the parameters.
 //
 // Kinks: a sample whose one-sided differences (L+ - L0) / eps and (L0 - L-) / eps disagree by more
-// than its tolerance straddles a ReLU, ReLU6 or max-pool kink (or curvature too strong for eps)
-// and is skipped. Across a kink the central difference is off by half the one-sided disagreement
-// at most, so a kept sample's kink error is at most half the tolerance, the rest covering the
-// rounding noise. At least a quarter of each tensor's samples must be kept.
+// than its tolerance straddles a ReLU, ReLU6 or max-pool kink (or curvature too strong for eps):
+// it is tried again with kFdEpsRetry, and skipped if that straddles one too. Across a kink the
+// central difference is off by half the one-sided disagreement at most, so a kept sample's kink
+// error is at most half the tolerance, the rest covering the rounding noise. At least a quarter of
+// each tensor's samples must be kept.
 FdSummary check_parameter_gradients(GpuContext& ctx, Network& net, LossProbe& probe,
                                     std::mt19937_64& rng) {
   double scale = 0;
@@ -352,7 +357,6 @@ FdSummary check_parameter_gradients(GpuContext& ctx, Network& net, LossProbe& pr
   ctx.synchronize();
   const std::vector<float> grads = net.gradients_to_host();
   const std::vector<float> params = net.trainable_to_host();
-  const double noise = kLossNoise * scale / kFdEps;
   const auto set_param = [&](std::size_t at, float value) {
     CUDA_CHECK(cudaMemcpyAsync(net.trainable() + at, &value, sizeof(float), cudaMemcpyHostToDevice,
                                ctx.stream()));
@@ -369,27 +373,30 @@ FdSummary check_parameter_gradients(GpuContext& ctx, Network& net, LossProbe& pr
     for (std::size_t k : picks) {
       const std::size_t at = s.offset + k;
       const float p0 = params[at];
-      const float up = static_cast<float>(p0 + kFdEps), down = static_cast<float>(p0 - kFdEps);
-      set_param(at, up);
-      const double l_up = probe.loss();
-      set_param(at, down);
-      const double l_down = probe.loss();
-      set_param(at, p0);
-      // The steps actually taken, after float rounding of p0 +- eps.
-      const double h_up = static_cast<double>(up) - p0, h_down = p0 - static_cast<double>(down);
-      const double central = (l_up - l_down) / (h_up + h_down);
-      const double one_sided_gap = (l_up - l0) / h_up - (l0 - l_down) / h_down;
       const double g = grads[at];
-      const double tol = kFdRelTol * std::abs(g) + kFdNoiseFactor * noise;
-      if (std::abs(one_sided_gap) > tol) {
-        ++summary.skipped;
-        continue;
+      bool smooth = false;
+      for (const double eps : {kFdEps, kFdEpsRetry}) {
+        const float up = static_cast<float>(p0 + eps), down = static_cast<float>(p0 - eps);
+        set_param(at, up);
+        const double l_up = probe.loss();
+        set_param(at, down);
+        const double l_down = probe.loss();
+        set_param(at, p0);
+        // The steps actually taken, after float rounding of p0 +- eps.
+        const double h_up = static_cast<double>(up) - p0, h_down = p0 - static_cast<double>(down);
+        const double central = (l_up - l_down) / (h_up + h_down);
+        const double one_sided_gap = (l_up - l0) / h_up - (l0 - l_down) / h_down;
+        const double tol = kFdRelTol * std::abs(g) + kFdNoiseFactor * kLossNoise * scale / eps;
+        if (std::abs(one_sided_gap) > tol) continue;
+        smooth = true;
+        summary.worst = std::max(summary.worst, std::abs(central - g) / tol);
+        EXPECT_LE(std::abs(central - g), tol)
+            << "element " << k << " (step " << eps << "): finite difference " << central
+            << ", backward " << g;
+        break;
       }
-      ++kept;
-      ++summary.checked;
-      summary.worst = std::max(summary.worst, std::abs(central - g) / tol);
-      EXPECT_LE(std::abs(central - g), tol)
-          << "element " << k << ": finite difference " << central << ", backward " << g;
+      ++(smooth ? summary.checked : summary.skipped);
+      kept += smooth;
     }
     EXPECT_GE(kept, std::max<std::size_t>(1, picks.size() / 4))
         << "too many of " << picks.size() << " samples straddle a kink";
