@@ -271,13 +271,16 @@ TrainSummary train_network(GpuContext& ctx, const NetworkDesc& desc, const Train
     rec.images_per_s = h_totals.data()[0].count / train_seconds;
     if (!std::isfinite(rec.train_loss) || !std::isfinite(rec.val_loss)) {
       writer.wait();  // the previous epoch's files are complete
+      const std::string kept =
+          epoch == 0
+              ? " holds only the log's header"
+              : " keeps log.csv, best.ckpt and the resume state of epoch " + std::to_string(epoch);
       throw TrainDivergedError("epoch " + std::to_string(rec.epoch) + ": the " +
                                (std::isfinite(rec.train_loss) ? "validation" : "training") +
                                " loss is not finite (train " + std::to_string(rec.train_loss) +
                                ", validation " + std::to_string(rec.val_loss) + ", lr " +
-                               std::to_string(lr) + "): training diverged. " + out_dir +
-                               " keeps log.csv, best.ckpt and the resume state of epoch " +
-                               std::to_string(epoch) + "; a lower --lr may help");
+                               std::to_string(lr) + "): training diverged. " + out_dir + kept +
+                               "; a lower --lr may help");
     }
 
     const bool improved = progress.stopping.record(rec.epoch, rec.val_acc);
@@ -311,7 +314,7 @@ TrainSummary train_network(GpuContext& ctx, const NetworkDesc& desc, const Train
                   improved ? " (best)" : "", rec.images_per_s, rec.seconds,
                   duration_text(left * session_seconds / session_epochs).c_str());
     progress_out << line << '\n' << std::flush;
-    if (progress.finished && progress.stopping.should_stop()) {
+    if (progress.finished && progress.epochs_done < options.epochs) {
       progress_out << "early stop: no better validation accuracy for " << options.patience
                    << " epochs (best " << progress.stopping.best_val_acc << "% at epoch "
                    << progress.stopping.best_epoch << ")\n";
