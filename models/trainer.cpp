@@ -86,10 +86,12 @@ class BackgroundWriter {
 // The optimiser's device buffers (training.h names them) and its step over the whole arena.
 class OptimizerState {
  public:
-  OptimizerState(const TrainOptions& options, std::size_t n) : options_(options), n_(n) {
+  // Zeroed on stream (the steps run there; a plain cudaMemset would not be ordered with them).
+  OptimizerState(const TrainOptions& options, std::size_t n, cudaStream_t stream)
+      : options_(options), n_(n) {
     for (std::size_t i = 0; i < names().size(); ++i) {
       buffers_.emplace_back(n);
-      CUDA_CHECK(cudaMemset(buffers_.back().data(), 0, buffers_.back().bytes()));
+      CUDA_CHECK(cudaMemsetAsync(buffers_.back().data(), 0, buffers_.back().bytes(), stream));
     }
   }
 
@@ -190,7 +192,7 @@ TrainSummary train_network(GpuContext& ctx, const NetworkDesc& desc, const Train
   const cudaStream_t stream = ctx.stream();
   Network net(ctx, desc, options.seed);
   net.set_math_mode(options.tf32 ? MathMode::kTf32 : MathMode::kFp32);
-  OptimizerState optimizer(options, net.trainable_floats());
+  OptimizerState optimizer(options, net.trainable_floats(), stream);
 
   const std::string log_path = path_in(out_dir, "log.csv");
   const std::string best_path = path_in(out_dir, "best.ckpt");
