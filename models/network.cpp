@@ -30,6 +30,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
+#include <memory>
 #include <optional>
 #include <random>
 
@@ -66,8 +68,8 @@ auto pick_algorithm(const Perf* perf, int returned, MathMode math, WorkspaceQuer
   for (int k = 0; k < returned; ++k) {
     const Perf& p = perf[k];
     if (p.status != CUDNN_STATUS_SUCCESS || p.memory > kMaxWorkspaceBytes) continue;
-    const bool tensor_op = p.mathType == CUDNN_TENSOR_OP_MATH ||
-                           p.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
+    const bool tensor_op =
+        p.mathType == CUDNN_TENSOR_OP_MATH || p.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
     if (math == MathMode::kFp32 && tensor_op) continue;
     const cudnnMathType_t m = math == MathMode::kFp32 ? CUDNN_FMA_MATH : p.mathType;
     if (const std::optional<std::size_t> bytes = workspace(p.algo, m)) {
@@ -104,6 +106,56 @@ namespace {
                    " algorithm for " + key);
 }
 
+// A concat's output per image is its inputs' channels one after another: where each input's
+// slice starts (in floats from the image's start) and how many bytes it has per image.
+struct ConcatPart {
+  int producer;
+  std::size_t offset;
+  std::size_t bytes;
+};
+
+std::vector<ConcatPart> concat_parts(const NetworkDesc& desc, const Layer& l) {
+  const std::size_t plane = static_cast<std::size_t>(l.out.h) * l.out.w;
+  std::vector<ConcatPart> parts;
+  std::size_t channel = 0;
+  for (const int p : l.inputs) {
+    const int c = p == kNetworkInput ? desc.input.c : desc.layers[p].out.c;
+    parts.push_back({p, channel * plane, c * plane * sizeof(float)});
+    channel += c;
+  }
+  return parts;
+}
+
+// The algorithm of one convolution pass (forward, backward data or backward filter) for `key`,
+// measured once and cached: search(perf, &returned) runs cuDNN's Find...Ex for the pass with the
+// descriptor `conv` in search math; workspace_of(algo, &bytes) asks the pass's workspace size for
+// conv's current math type. Leaves conv set to the chosen math type.
+template <typename Perf, int kCount, typename Choice, typename Search, typename WorkspaceOf>
+const Choice* cached_conv_choice(std::map<std::string, std::unique_ptr<Choice>>& cache,
+                                 const std::string& key, cudnnConvolutionDescriptor_t conv,
+                                 MathMode math, Search search, WorkspaceOf workspace_of,
+                                 const std::string& model, const Layer& l, const char* pass) {
+  auto found = cache.find(key);
+  if (found == cache.end()) {
+    CUDNN_CHECK(cudnnSetConvolutionMathType(conv, search_math(math)));
+    Perf perf[kCount];
+    int returned = 0;
+    search(perf, &returned);
+    const auto choice = pick_algorithm(
+        perf, returned, math,
+        [&](decltype(perf[0].algo) algo, cudnnMathType_t m) -> std::optional<std::size_t> {
+          CUDNN_CHECK(cudnnSetConvolutionMathType(conv, m));
+          std::size_t bytes = 0;
+          if (workspace_of(algo, &bytes) != CUDNN_STATUS_SUCCESS) return std::nullopt;
+          return bytes;
+        });
+    if (!choice) no_algorithm(model, l, pass, key);
+    found = cache.emplace(key, std::make_unique<Choice>(Choice{*choice})).first;
+  }
+  CUDNN_CHECK(cudnnSetConvolutionMathType(conv, found->second->math));
+  return found->second.get();
+}
+
 }  // namespace
 
 // Descriptors of one layer at one batch size; only those its kind needs are created.
@@ -116,7 +168,7 @@ struct LayerStep {
   std::optional<ConvolutionDescriptor> conv_data, conv_filter;
   const Network::ConvDataChoice* data_choice = nullptr;
   const Network::ConvFilterChoice* filter_choice = nullptr;
-  std::vector<TensorDescriptor> parts;  // concat: each input's shape
+  std::vector<TensorDescriptor> parts;      // concat: each input's shape
   std::optional<TensorDescriptor> channel;  // 1 x C x 1 x 1: conv/linear bias, bn parameters
   std::optional<ActivationDescriptor> act;
   std::optional<PoolingDescriptor> pool;
@@ -210,45 +262,33 @@ Network::Plan& Network::plan_for(int batch) {
           throw ModelError(desc_.model + " layer '" + l.name + "': cuDNN computes output " +
                            std::to_string(c) + "x" + std::to_string(h) + "x" + std::to_string(w));
         }
-        const std::string key = shape_key(l, batch, math_);
-        auto cached = conv_choices_.find(key);
-        if (cached == conv_choices_.end()) {
-          // Measure every algorithm on this layer's real buffers (the network's input is not
-          // known while planning: a scratch buffer of its size stands in).
-          CUDNN_CHECK(cudnnSetConvolutionMathType(st.conv->get(), search_math(math_)));
-          workspace_.resize(kMaxWorkspaceBytes);
-          DeviceBuffer<float> stand_in;  // for a conv on the network input or after a flatten
-          const float* d_x = l.inputs[0] == kNetworkInput ? nullptr : outputs_[l.inputs[0]].data();
-          if (!d_x) {
-            stand_in.resize(static_cast<std::size_t>(batch) * l.in.count());
-            d_x = stand_in.data();
-          }
-          const float* d_w =
-              trainable_.data() + layout_.specs[layout_.find(l.name + ".weight")].offset;
-          cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
-          int returned = 0;
-          CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(
-              ctx_.cudnn(), st.x->get(), d_x, st.w->get(), d_w, st.conv->get(), st.y->get(),
-              outputs_[i].data(), CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &returned, perf,
-              workspace_.data(), workspace_.bytes()));
-          const auto choice = pick_algorithm(
-              perf, returned, math_,
-              [&](cudnnConvolutionFwdAlgo_t algo, cudnnMathType_t m) -> std::optional<std::size_t> {
-                CUDNN_CHECK(cudnnSetConvolutionMathType(st.conv->get(), m));
-                std::size_t bytes = 0;
-                if (cudnnGetConvolutionForwardWorkspaceSize(ctx_.cudnn(), st.x->get(), st.w->get(),
-                                                            st.conv->get(), st.y->get(), algo,
-                                                            &bytes) != CUDNN_STATUS_SUCCESS) {
-                  return std::nullopt;
-                }
-                return bytes;
-              });
-          if (!choice) no_algorithm(desc_.model, l, "convolution", key);
-          cached = conv_choices_.emplace(key, std::make_unique<ConvChoice>(ConvChoice{*choice}))
-                       .first;
-        }
-        st.choice = cached->second.get();
-        CUDNN_CHECK(cudnnSetConvolutionMathType(st.conv->get(), st.choice->math));
+        // Measured on this layer's real buffers (the network's input is not known while
+        // planning: a scratch buffer of its size stands in).
+        st.choice =
+            cached_conv_choice<cudnnConvolutionFwdAlgoPerf_t, CUDNN_CONVOLUTION_FWD_ALGO_COUNT>(
+                conv_choices_, shape_key(l, batch, math_), st.conv->get(), math_,
+                [&](cudnnConvolutionFwdAlgoPerf_t* perf, int* returned) {
+                  workspace_.resize(kMaxWorkspaceBytes);
+                  DeviceBuffer<float> stand_in;  // for a conv on the network input
+                  const float* d_x =
+                      l.inputs[0] == kNetworkInput ? nullptr : outputs_[l.inputs[0]].data();
+                  if (!d_x) {
+                    stand_in.resize(static_cast<std::size_t>(batch) * l.in.count());
+                    d_x = stand_in.data();
+                  }
+                  const float* d_w =
+                      trainable_.data() + layout_.specs[layout_.find(l.name + ".weight")].offset;
+                  CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(
+                      ctx_.cudnn(), st.x->get(), d_x, st.w->get(), d_w, st.conv->get(), st.y->get(),
+                      outputs_[i].data(), CUDNN_CONVOLUTION_FWD_ALGO_COUNT, returned, perf,
+                      workspace_.data(), workspace_.bytes()));
+                },
+                [&](cudnnConvolutionFwdAlgo_t algo, std::size_t* bytes) {
+                  return cudnnGetConvolutionForwardWorkspaceSize(ctx_.cudnn(), st.x->get(),
+                                                                 st.w->get(), st.conv->get(),
+                                                                 st.y->get(), algo, bytes);
+                },
+                desc_.model, l, "convolution");
         workspace_needed = std::max(workspace_needed, st.choice->workspace);
         if (l.bias) st.channel = make_tensor_descriptor(1, l.channels, 1, 1);
         break;
@@ -387,17 +427,12 @@ void Network::run_layer(Plan& plan, int i, const float* d_input, ForwardMode mod
       }
       break;
     case LayerKind::kConcat: {
-      const std::size_t plane = static_cast<std::size_t>(l.out.h) * l.out.w;
-      const std::size_t image_bytes = l.out.c * plane * sizeof(float);
-      std::size_t channel = 0;
-      for (std::size_t k = 0; k < l.inputs.size(); ++k) {
-        const int p = l.inputs[k];
-        const int c = p == kNetworkInput ? desc_.input.c : desc_.layers[p].out.c;
-        const std::size_t part_bytes = c * plane * sizeof(float);
-        CUDA_CHECK(cudaMemcpy2DAsync(y + channel * plane, image_bytes, input(static_cast<int>(k)),
-                                     part_bytes, part_bytes, plan.batch, cudaMemcpyDeviceToDevice,
-                                     ctx_.stream()));
-        channel += c;
+      const std::size_t image_bytes = l.out.count() * sizeof(float);
+      const std::vector<ConcatPart> parts = concat_parts(desc_, l);
+      for (std::size_t k = 0; k < parts.size(); ++k) {
+        CUDA_CHECK(cudaMemcpy2DAsync(y + parts[k].offset, image_bytes, input(static_cast<int>(k)),
+                                     parts[k].bytes, parts[k].bytes, plan.batch,
+                                     cudaMemcpyDeviceToDevice, ctx_.stream()));
       }
       break;
     }
@@ -467,65 +502,37 @@ void Network::plan_backward(Plan& plan) {
     const float* d_w = trainable_.data() + layout_.specs[layout_.find(l.name + ".weight")].offset;
 
     st.conv_filter = make_conv_descriptor(l);
-    auto filter = conv_filter_choices_.find(key);
-    if (filter == conv_filter_choices_.end()) {
-      CUDNN_CHECK(cudnnSetConvolutionMathType(st.conv_filter->get(), search_math(plan.math)));
-      cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
-      int returned = 0;
-      CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(
-          dnn, st.x->get(), d_x, st.y->get(), grads_[i].data(), st.conv_filter->get(), st.w->get(),
-          d_dw, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &returned, perf, workspace_.data(),
-          workspace_.bytes()));
-      const auto choice = pick_algorithm(
-          perf, returned, plan.math,
-          [&](cudnnConvolutionBwdFilterAlgo_t algo, cudnnMathType_t m) -> std::optional<std::size_t> {
-            CUDNN_CHECK(cudnnSetConvolutionMathType(st.conv_filter->get(), m));
-            std::size_t bytes = 0;
-            if (cudnnGetConvolutionBackwardFilterWorkspaceSize(
-                    dnn, st.x->get(), st.y->get(), st.conv_filter->get(), st.w->get(), algo,
-                    &bytes) != CUDNN_STATUS_SUCCESS) {
-              return std::nullopt;
-            }
-            return bytes;
-          });
-      if (!choice) no_algorithm(desc_.model, l, "backward-filter", key);
-      filter = conv_filter_choices_
-                   .emplace(key, std::make_unique<ConvFilterChoice>(ConvFilterChoice{*choice}))
-                   .first;
-    }
-    st.filter_choice = filter->second.get();
-    CUDNN_CHECK(cudnnSetConvolutionMathType(st.conv_filter->get(), st.filter_choice->math));
+    st.filter_choice = cached_conv_choice<cudnnConvolutionBwdFilterAlgoPerf_t,
+                                          CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT>(
+        conv_filter_choices_, key, st.conv_filter->get(), plan.math,
+        [&](cudnnConvolutionBwdFilterAlgoPerf_t* perf, int* returned) {
+          CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(
+              dnn, st.x->get(), d_x, st.y->get(), grads_[i].data(), st.conv_filter->get(),
+              st.w->get(), d_dw, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, returned, perf,
+              workspace_.data(), workspace_.bytes()));
+        },
+        [&](cudnnConvolutionBwdFilterAlgo_t algo, std::size_t* bytes) {
+          return cudnnGetConvolutionBackwardFilterWorkspaceSize(
+              dnn, st.x->get(), st.y->get(), st.conv_filter->get(), st.w->get(), algo, bytes);
+        },
+        desc_.model, l, "backward-filter");
 
     if (p == kNetworkInput) continue;  // no gradient for the image
     st.conv_data = make_conv_descriptor(l);
-    auto data = conv_data_choices_.find(key);
-    if (data == conv_data_choices_.end()) {
-      CUDNN_CHECK(cudnnSetConvolutionMathType(st.conv_data->get(), search_math(plan.math)));
-      cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
-      int returned = 0;
-      CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(
-          dnn, st.w->get(), d_w, st.y->get(), grads_[i].data(), st.conv_data->get(), st.x->get(),
-          grads_[p].data(), CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &returned, perf,
-          workspace_.data(), workspace_.bytes()));
-      const auto choice = pick_algorithm(
-          perf, returned, plan.math,
-          [&](cudnnConvolutionBwdDataAlgo_t algo, cudnnMathType_t m) -> std::optional<std::size_t> {
-            CUDNN_CHECK(cudnnSetConvolutionMathType(st.conv_data->get(), m));
-            std::size_t bytes = 0;
-            if (cudnnGetConvolutionBackwardDataWorkspaceSize(dnn, st.w->get(), st.y->get(),
-                                                             st.conv_data->get(), st.x->get(), algo,
-                                                             &bytes) != CUDNN_STATUS_SUCCESS) {
-              return std::nullopt;
-            }
-            return bytes;
-          });
-      if (!choice) no_algorithm(desc_.model, l, "backward-data", key);
-      data = conv_data_choices_
-                 .emplace(key, std::make_unique<ConvDataChoice>(ConvDataChoice{*choice}))
-                 .first;
-    }
-    st.data_choice = data->second.get();
-    CUDNN_CHECK(cudnnSetConvolutionMathType(st.conv_data->get(), st.data_choice->math));
+    st.data_choice = cached_conv_choice<cudnnConvolutionBwdDataAlgoPerf_t,
+                                        CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT>(
+        conv_data_choices_, key, st.conv_data->get(), plan.math,
+        [&](cudnnConvolutionBwdDataAlgoPerf_t* perf, int* returned) {
+          CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(
+              dnn, st.w->get(), d_w, st.y->get(), grads_[i].data(), st.conv_data->get(),
+              st.x->get(), grads_[p].data(), CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, returned, perf,
+              workspace_.data(), workspace_.bytes()));
+        },
+        [&](cudnnConvolutionBwdDataAlgo_t algo, std::size_t* bytes) {
+          return cudnnGetConvolutionBackwardDataWorkspaceSize(
+              dnn, st.w->get(), st.y->get(), st.conv_data->get(), st.x->get(), algo, bytes);
+        },
+        desc_.model, l, "backward-data");
   }
   workspace_.resize(required_workspace());
   plan.backward_planned = true;
@@ -562,10 +569,10 @@ void Network::backward_layer(Plan& plan, int i) {
 
   switch (l.kind) {
     case LayerKind::kConv: {
-      CUDNN_CHECK(cudnnConvolutionBackwardFilter(
-          dnn, &kOne, st.x->get(), x, st.y->get(), dy, st.conv_filter->get(),
-          st.filter_choice->algo, workspace_.data(), st.filter_choice->workspace, &kZero,
-          st.w->get(), grad(".weight")));
+      CUDNN_CHECK(cudnnConvolutionBackwardFilter(dnn, &kOne, st.x->get(), x, st.y->get(), dy,
+                                                 st.conv_filter->get(), st.filter_choice->algo,
+                                                 workspace_.data(), st.filter_choice->workspace,
+                                                 &kZero, st.w->get(), grad(".weight")));
       if (l.bias) {
         CUDNN_CHECK(cudnnConvolutionBackwardBias(dnn, &kOne, st.y->get(), dy, &kZero,
                                                  st.channel->get(), grad(".bias")));
@@ -639,21 +646,16 @@ void Network::backward_layer(Plan& plan, int i) {
       }
       break;
     case LayerKind::kConcat: {
-      const std::size_t plane = static_cast<std::size_t>(l.out.h) * l.out.w;
-      const std::size_t image_bytes = l.out.c * plane * sizeof(float);
-      std::size_t channel = 0;
-      for (std::size_t k = 0; k < l.inputs.size(); ++k) {
-        const int q = l.inputs[k];
-        const int c = q == kNetworkInput ? desc_.input.c : desc_.layers[q].out.c;
-        const std::size_t part_bytes = c * plane * sizeof(float);
-        if (q != kNetworkInput) {
-          const bool add = beta_for(q) != 0.0f;
-          CUDA_CHECK(cudaMemcpy2DAsync(add ? scratch_.data() : grads_[q].data(), part_bytes,
-                                       dy + channel * plane, image_bytes, part_bytes, plan.batch,
-                                       cudaMemcpyDeviceToDevice, stream));
-          if (add) add_scratch_into(q, st.parts[k]);
-        }
-        channel += c;
+      const std::size_t image_bytes = l.out.count() * sizeof(float);
+      const std::vector<ConcatPart> parts = concat_parts(desc_, l);
+      for (std::size_t k = 0; k < parts.size(); ++k) {
+        const ConcatPart& part = parts[k];
+        if (part.producer == kNetworkInput) continue;
+        const bool add = beta_for(part.producer) != 0.0f;
+        CUDA_CHECK(cudaMemcpy2DAsync(add ? scratch_.data() : grads_[part.producer].data(),
+                                     part.bytes, dy + part.offset, image_bytes, part.bytes,
+                                     plan.batch, cudaMemcpyDeviceToDevice, stream));
+        if (add) add_scratch_into(part.producer, st.parts[k]);
       }
       break;
     }
