@@ -6,10 +6,10 @@
 // cuDNN converts internally where a tensor-core kernel wants NHWC. NHWC is worth measuring later.
 //
 // Memory: trainable parameters live in one arena (one DeviceBuffer, tensors at the offsets of
-// param_layout), batch-norm running statistics in a second; gradients, when training arrives, get
-// a third arena with the same offsets. Every layer owns its output buffer (flatten, dropout in
-// inference and a relu fused into its conv alias another layer's), so every activation of the
-// last forward can be read by layer index, as a backward pass needs.
+// param_layout), batch-norm running statistics in a second, their gradients in a third with the
+// same offsets. Every layer owns its output buffer (flatten, and dropout in inference, alias
+// their input's), so every activation of the last forward can be read by layer index, as the
+// backward pass needs; every layer also owns an output-gradient buffer once backward has run.
 #pragma once
 
 #include <cstdint>
