@@ -6,7 +6,6 @@
 //                [--json PATH|-] [--plot DIR]
 //
 // Test: tests/fit_command_test.cpp.
-#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -15,6 +14,7 @@
 #include "cli/command.h"
 #include "cli/fit_plot.h"
 #include "fit/group_fit.h"
+#include "util/json.h"
 
 namespace ptq::cli {
 namespace {
@@ -87,34 +87,9 @@ FitArgs parse(const Args& args) {
   return a;
 }
 
-// JSON number, or null for NaN / infinity (JSON has neither).
-std::string num(double v) {
-  if (!std::isfinite(v)) return "null";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
-}
-
-std::string str(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
-
 std::string array(const Eigen::VectorXd& v) {
   std::string out = "[";
-  for (Eigen::Index i = 0; i < v.size(); ++i) out += (i ? ", " : "") + num(v[i]);
+  for (Eigen::Index i = 0; i < v.size(); ++i) out += (i ? ", " : "") + json_number(v[i]);
   return out + "]";
 }
 
@@ -127,24 +102,26 @@ std::string to_json(const std::vector<fit::GroupFit>& fits, const FitArgs& a) {
     const fit::GroupFit& g = fits[k];
     const fit::CurveFit& f = g.fit;
     const fit::XCoefficients c = fit::coefficients_in_x(f.curve);
-    o << (k ? ",\n  " : "\n  ") << "{\"group\": " << str(g.group) << ", \"x\": " << str(a.x_column)
-      << ", \"degree\": " << a.spec.degree << ", \"n\": " << f.stats.n
-      << ", \"numerator\": " << array(c.numerator) << ", \"denominator\": " << array(c.denominator)
-      << ", \"breakpoint\": " << (f.breakpoint ? num(*f.breakpoint) : "null") << ", \"x_range\": ["
-      << num(f.curve.lo) << ", " << num(f.curve.hi) << "]"
-      << ", \"sse\": " << num(f.stats.sse) << ", \"r2\": " << num(f.stats.r2)
-      << ", \"rmse\": " << num(f.stats.rmse)
+    o << (k ? ",\n  " : "\n  ") << "{\"group\": " << json_string(g.group)
+      << ", \"x\": " << json_string(a.x_column) << ", \"degree\": " << a.spec.degree
+      << ", \"n\": " << f.stats.n << ", \"numerator\": " << array(c.numerator)
+      << ", \"denominator\": " << array(c.denominator)
+      << ", \"breakpoint\": " << (f.breakpoint ? json_number(*f.breakpoint) : "null")
+      << ", \"x_range\": [" << json_number(f.curve.lo) << ", " << json_number(f.curve.hi) << "]"
+      << ", \"sse\": " << json_number(f.stats.sse) << ", \"r2\": " << json_number(f.stats.r2)
+      << ", \"rmse\": " << json_number(f.stats.rmse)
       << ", \"monotone\": " << (f.exact.monotone ? "true" : "false")
       << ", \"pole_free\": " << (f.exact.pole_free ? "true" : "false") << ", \"check\": \"" << check
       << "\", \"admissible\": " << (f.admissible ? "true" : "false")
       << ", \"grid_monotone\": " << (f.grid_monotone ? "true" : "false")
-      << ", \"cv_r2\": " << (g.cv_mean ? num(*g.cv_mean) : "null") << ", \"cv_r2_per_model\": ";
+      << ", \"cv_r2\": " << (g.cv_mean ? json_number(*g.cv_mean) : "null")
+      << ", \"cv_r2_per_model\": ";
     if (g.cv_models.empty()) {
       o << "null";
     } else {
       o << "{";
       for (std::size_t m = 0; m < g.cv_models.size(); ++m)
-        o << (m ? ", " : "") << str(g.cv_models[m]) << ": " << num(g.cv_r2[m]);
+        o << (m ? ", " : "") << json_string(g.cv_models[m]) << ": " << json_number(g.cv_r2[m]);
       o << "}";
     }
     o << "}";

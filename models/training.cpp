@@ -11,6 +11,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "util/json.h"
+
 namespace ptq {
 namespace {
 
@@ -40,29 +42,6 @@ std::string format_double(double v) {
   char buf[40];
   std::snprintf(buf, sizeof buf, "%.17g", v);
   return buf;
-}
-
-// A JSON number, or null for NaN and infinities (JSON has no such numbers).
-std::string json_number(double v) {
-  return std::isfinite(v) ? format_double(v) : "null";
-}
-
-// A JSON string: quotes, backslashes and control characters escaped.
-std::string json_string(const std::string& v) {
-  std::string out = "\"";
-  for (const char c : v) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
 }
 
 std::string path_in(const std::string& dir, const std::string& file) {
