@@ -1,48 +1,28 @@
 // `ptqbench fit` as a user runs it: JSON on stdout, the table, plots, and exit code 2 for bad
 // input. The reference-data cases skip without ../shared/reference.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
-#include <sstream>
 #include <string>
+
+#include "tests/cli_test_util.h"
 
 namespace {
 
-struct Output {
-  int exit_code = -1;
-  std::string out, err;  // stdout and stderr apart: --json - must own stdout
-};
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using Output = ptq::test::CommandOutput;
+using ptq::test::slurp;
 
 // A temporary path of this test process: ctest runs the cases of this file in parallel.
 std::string temp_path(const std::string& name) {
   return testing::TempDir() + "fit_command_" + std::to_string(getpid()) + "_" + name;
 }
 
-// Runs `env ptqbench fit args` with stderr into a temporary file.
+// Runs `env ptqbench fit args`.
 Output fit(const std::string& args, const std::string& env = "") {
-  const std::string err_path = temp_path("stderr.txt");
-  const std::string cmd = env + " " + PTQBENCH_EXE + " fit " + args + " 2>" + err_path;
-  Output o;
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (!pipe) return o;
-  char buf[4096];
-  for (std::size_t got; (got = fread(buf, 1, sizeof buf, pipe)) > 0;) o.out.append(buf, got);
-  const int status = pclose(pipe);
-  o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  o.err = slurp(err_path);
-  std::remove(err_path.c_str());
-  return o;
+  return ptq::test::run_command(env + " " + PTQBENCH_EXE + " fit " + args, temp_path("stderr.txt"));
 }
 
 std::string write_temp(const std::string& name, const std::string& text) {

@@ -3,48 +3,27 @@
 // that is missing or holds no dataset, an output folder that cannot be created, a resume without
 // a state, a fresh run over an existing one.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <string>
+
+#include "tests/cli_test_util.h"
 
 namespace {
 
-struct Output {
-  int exit_code = -1;
-  std::string out, err;
-};
+using Output = ptq::test::CommandOutput;
 
 std::string temp_path(const std::string& name) {
   return testing::TempDir() + "train_command_" + std::to_string(getpid()) + "_" + name;
 }
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 // Runs `ptqbench train args` with $PTQBENCH_DATA unset, so no default data is found by accident.
 Output train(const std::string& args) {
-  const std::string err_path = temp_path("stderr.txt");
-  const std::string cmd =
-      std::string("env -u PTQBENCH_DATA ") + PTQBENCH_EXE + " train " + args + " 2>" + err_path;
-  Output o;
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (!pipe) return o;
-  char buf[4096];
-  for (std::size_t got; (got = fread(buf, 1, sizeof buf, pipe)) > 0;) o.out.append(buf, got);
-  const int status = pclose(pipe);
-  o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  o.err = slurp(err_path);
-  std::remove(err_path.c_str());
-  return o;
+  return ptq::test::run_command(
+      std::string("env -u PTQBENCH_DATA ") + PTQBENCH_EXE + " train " + args,
+      temp_path("stderr.txt"));
 }
 
 // A folder the CIFAR-10 detection accepts (an empty data_batch_1.bin): enough for every check
