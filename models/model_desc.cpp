@@ -68,7 +68,8 @@ int window_out(int size, int kernel, int stride, int padding) {
   return (size + 2 * padding - kernel) / stride + 1;
 }
 
-// The output shape of layer `index` of desc, from its producers; throws when they do not fit.
+}  // namespace
+
 TensorShape infer_shape(const NetworkDesc& desc, int index) {
   const Layer& l = desc.layers[index];
   if (l.inputs.empty()) fail(desc, l, "has no input");
@@ -142,6 +143,8 @@ TensorShape infer_shape(const NetworkDesc& desc, int index) {
   }
   fail(desc, l, "has an unknown kind");
 }
+
+namespace {
 
 // Appends layers to a NetworkDesc, checking each as it goes. A row-level helper takes the
 // producer index and returns the index of its last layer.

@@ -86,6 +86,10 @@ NetworkDesc build_network_desc(const std::string& model);
 // layer gives kNumClasses logits. Throws ModelError naming the layer and the problem.
 void validate_network_desc(const NetworkDesc& desc);
 
+// The output shape of layer `index` of desc from its producers' recorded `out` shapes (the
+// builder's own inference); throws ModelError when they do not fit.
+TensorShape infer_shape(const NetworkDesc& desc, int index);
+
 // ---- Accounting (ptflops conventions, batch 1) ----
 struct LayerCost {
   std::int64_t params = 0;

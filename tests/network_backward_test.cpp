@@ -109,33 +109,10 @@ class GraphBuilder {
     l.channels = g.channels, l.kernel = g.kernel, l.stride = g.stride, l.padding = g.padding;
     l.groups = g.groups, l.bias = g.bias;
     l.in = shape_of(l.inputs[0]);
-    l.out = l.in;
-    const auto window = [&](int size) { return (size + 2 * l.padding - l.kernel) / l.stride + 1; };
-    switch (kind) {
-      case LayerKind::kConv:
-        l.out = {l.channels, window(l.in.h), window(l.in.w)};
-        break;
-      case LayerKind::kMaxPool:
-        l.out = {l.in.c, window(l.in.h), window(l.in.w)};
-        break;
-      case LayerKind::kAvgPool:
-        l.out = {l.in.c, 1, 1};
-        break;
-      case LayerKind::kFlatten:
-        l.out = {static_cast<int>(l.in.count()), 1, 1};
-        break;
-      case LayerKind::kLinear:
-        l.out = {l.channels, 1, 1};
-        break;
-      case LayerKind::kConcat:
-        l.out.c = 0;
-        for (int p : l.inputs) l.out.c += shape_of(p).c;
-        break;
-      default:
-        break;
-    }
     desc_.layers.push_back(l);
-    return static_cast<int>(desc_.layers.size()) - 1;
+    const int index = static_cast<int>(desc_.layers.size()) - 1;
+    desc_.layers.back().out = infer_shape(desc_, index);
+    return index;
   }
 
   const NetworkDesc& desc() const { return desc_; }

@@ -79,7 +79,10 @@ NetworkDesc every_kind_graph() {
     Layer l;
     l.name = name, l.kind = kind, l.inputs = std::move(inputs), l.channels = channels;
     l.kernel = k, l.stride = s, l.padding = p, l.groups = groups, l.bias = bias;
+    // Shapes come from the same inference the builder uses.
+    l.in = l.inputs[0] == kNetworkInput ? d.input : d.layers[l.inputs[0]].out;
     d.layers.push_back(l);
+    d.layers.back().out = infer_shape(d, static_cast<int>(d.layers.size()) - 1);
   };
   add("conv0", LayerKind::kConv, {kNetworkInput}, 8, 3, 2, 1, 1, true);  // 8x5x5
   add("bn1", LayerKind::kBatchNorm, {0});
@@ -95,34 +98,6 @@ NetworkDesc every_kind_graph() {
   add("flatten11", LayerKind::kFlatten, {10});
   add("drop12", LayerKind::kDropout, {11});
   add("fc13", LayerKind::kLinear, {12}, kNumClasses, 0, 1, 0, 1, true);
-  // Shapes come from the same inference the builder uses: fill them in order.
-  for (std::size_t i = 0; i < d.layers.size(); ++i) {
-    Layer& l = d.layers[i];
-    l.in = l.inputs[0] == kNetworkInput ? d.input : d.layers[l.inputs[0]].out;
-    l.out = l.in;
-    switch (l.kind) {
-      case LayerKind::kConv:
-      case LayerKind::kMaxPool:
-        l.out = {l.kind == LayerKind::kConv ? l.channels : l.in.c,
-                 (l.in.h + 2 * l.padding - l.kernel) / l.stride + 1,
-                 (l.in.w + 2 * l.padding - l.kernel) / l.stride + 1};
-        break;
-      case LayerKind::kConcat:
-        l.out.c = d.layers[7].out.c + d.layers[8].out.c;
-        break;
-      case LayerKind::kAvgPool:
-        l.out = {l.in.c, 1, 1};
-        break;
-      case LayerKind::kFlatten:
-        l.out = {static_cast<int>(l.in.count()), 1, 1};
-        break;
-      case LayerKind::kLinear:
-        l.out = {l.channels, 1, 1};
-        break;
-      default:
-        break;
-    }
-  }
   return d;
 }
 
