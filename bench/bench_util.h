@@ -1,11 +1,14 @@
-// Helpers shared by the Google Benchmark programs: CUDA-event timing of one iteration, and the
-// device-to-device copy baseline every program measures in the same run.
+// Helpers shared by the Google Benchmark programs: CUDA-event timing of one iteration, the
+// device-to-device copy baseline every program measures in the same run, and the start and end of
+// their main.
 #pragma once
 
 #include <benchmark/benchmark.h>
 
 #include <cstddef>
+#include <cstdio>
 #include <functional>
+#include <string>
 
 #include "gpu/cuda_check.h"
 #include "gpu/device_buffer.h"
@@ -49,6 +52,28 @@ inline benchmark::internal::Benchmark* gpu_timed(benchmark::internal::Benchmark*
       ->MinTime(0.05)
       ->Repetitions(repetitions)
       ->ReportAggregatesOnly(true);
+}
+
+// The start of every GPU benchmark program's main: prints why no GPU can run `program` and returns
+// false, or records the device name in the JSON context and returns true.
+inline bool start_gpu_benchmarks(const char* program) {
+  const std::string reason = gpu_unavailable_reason();
+  if (!reason.empty()) {
+    std::fprintf(stderr, "%s: %s\n", program, reason.c_str());
+    return false;
+  }
+  benchmark::AddCustomContext("device", gpu_device_name());
+  return true;
+}
+
+// The end of main: parses the Google Benchmark flags, runs what was registered and returns main's
+// exit code (2 for an argument it does not know).
+inline int run_registered_benchmarks(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
 }
 
 }  // namespace ptq::bench

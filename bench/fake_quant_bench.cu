@@ -79,12 +79,7 @@ void BM_FakeQuant(benchmark::State& state, QuantFormat f) {
 
 int main(int argc, char** argv) {
   using namespace ptq;
-  const std::string reason = gpu_unavailable_reason();
-  if (!reason.empty()) {
-    std::fprintf(stderr, "fake_quant_bench: %s\n", reason.c_str());
-    return 1;
-  }
-  benchmark::AddCustomContext("device", gpu_device_name());
+  if (!bench::start_gpu_benchmarks("fake_quant_bench")) return 1;
   benchmark::AddCustomContext("elements", std::to_string(bench::kElements));
   // The copy runs first and last: the two medians bound the drift over the run.
   bench::gpu_timed(benchmark::RegisterBenchmark("copy", bench::BM_Copy), bench::kRepetitions);
@@ -94,9 +89,5 @@ int main(int argc, char** argv) {
                      bench::kRepetitions);
   }
   bench::gpu_timed(benchmark::RegisterBenchmark("copy_end", bench::BM_Copy), bench::kRepetitions);
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  return bench::run_registered_benchmarks(argc, argv);
 }

@@ -98,12 +98,7 @@ void BM_Forward(benchmark::State& state, const std::string& model, int batch, Ma
 
 int main(int argc, char** argv) {
   using namespace ptq;
-  const std::string reason = gpu_unavailable_reason();
-  if (!reason.empty()) {
-    std::fprintf(stderr, "forward_bench: %s\n", reason.c_str());
-    return 1;
-  }
-  benchmark::AddCustomContext("device", gpu_device_name());
+  if (!bench::start_gpu_benchmarks("forward_bench")) return 1;
   benchmark::AddCustomContext("cudnn_version", std::to_string(cudnnGetVersion()));
   benchmark::AddCustomContext("layout", "NCHW float32, inference mode");
   bench::gpu_timed(benchmark::RegisterBenchmark("copy", bench::BM_Copy), bench::kRepetitions);
@@ -119,9 +114,5 @@ int main(int argc, char** argv) {
       }
     }
   }
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  return bench::run_registered_benchmarks(argc, argv);
 }

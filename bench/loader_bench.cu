@@ -163,12 +163,7 @@ void BM_LoaderAndNetwork(benchmark::State& state) {
 
 int main(int argc, char** argv) {
   using namespace ptq;
-  const std::string reason = gpu_unavailable_reason();
-  if (!reason.empty()) {
-    std::fprintf(stderr, "loader_bench: %s\n", reason.c_str());
-    return 1;
-  }
-  benchmark::AddCustomContext("device", gpu_device_name());
+  if (!bench::start_gpu_benchmarks("loader_bench")) return 1;
   benchmark::AddCustomContext("images", std::to_string(bench::kImages));
   benchmark::AddCustomContext("batch", std::to_string(bench::kBatch));
   auto kernel_bench = [](const char* name, void (*fn)(benchmark::State&)) {
@@ -191,9 +186,5 @@ int main(int argc, char** argv) {
   epoch_bench("loader", bench::BM_Loader);
   epoch_bench("network", bench::BM_Network);
   epoch_bench("loader+network", bench::BM_LoaderAndNetwork);
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  return bench::run_registered_benchmarks(argc, argv);
 }

@@ -208,13 +208,8 @@ void add(const std::string& name, void (*fn)(benchmark::State&, PairSet*), PairS
 int main(int argc, char** argv) {
   using namespace ptq;
   using namespace ptq::bench;
-  const std::string reason = gpu_unavailable_reason();
-  if (!reason.empty()) {
-    std::fprintf(stderr, "metrics_bench: %s\n", reason.c_str());
-    return 1;
-  }
+  if (!bench::start_gpu_benchmarks("metrics_bench")) return 1;
   Data& d = data();
-  benchmark::AddCustomContext("device", gpu_device_name());
   benchmark::AddCustomContext("bins", std::to_string(kDefaultBins));
   benchmark::AddCustomContext("vgg19_elements", std::to_string(d.vgg.elements));
   add("copy/4096x4096", BM_Copy, &d.fc);
@@ -226,9 +221,5 @@ int main(int argc, char** argv) {
   add("copy/vgg19", BM_Copy, &d.vgg);
   add("histogram_metrics/vgg19", BM_HistogramMetrics, &d.vgg);
   add("softmax_js/vgg19", BM_SoftmaxJs, &d.vgg);
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  return bench::run_registered_benchmarks(argc, argv);
 }
