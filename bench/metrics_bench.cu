@@ -17,10 +17,9 @@
 // Run: build/bench/metrics_bench --benchmark_out=metrics_bench.json --benchmark_out_format=json
 #include <benchmark/benchmark.h>
 
-#include <cub/device/device_histogram.cuh>
-
 #include <algorithm>
 #include <cmath>
+#include <cub/device/device_histogram.cuh>
 #include <random>
 #include <string>
 #include <vector>
@@ -44,8 +43,8 @@ constexpr double kHistogramRelTol = 1e-10;
 
 // conv(in, out, 3x3) + bias and fc(in, out) + bias of VGG_19 (DESIGN.md section 2), in order.
 std::vector<std::vector<std::int64_t>> vgg19_shapes() {
-  const int channels[] = {64, 64, 128, 128, 256, 256, 256, 256, 512, 512, 512, 512,
-                          512, 512, 512, 512};
+  const int channels[] = {64,  64,  128, 128, 256, 256, 256, 256,
+                          512, 512, 512, 512, 512, 512, 512, 512};
   std::vector<std::vector<std::int64_t>> shapes;
   std::int64_t in = 3;
   for (int out : channels) {
@@ -132,7 +131,8 @@ void BM_SoftmaxJs(benchmark::State& state, PairSet* set) {
   for (std::size_t i = 0; i < got.size(); ++i) {
     const double want = softmax_js_ref(set->h_full[i], set->h_quant[i]);
     if (!(std::fabs(got[i] - want) <= std::fabs(want) * kSoftmaxJsRelTol + 1e-12)) {
-      state.SkipWithError(("softmax JS differs from the reference on " + set->full[i].name).c_str());
+      state.SkipWithError(
+          ("softmax JS differs from the reference on " + set->full[i].name).c_str());
       return;
     }
   }
@@ -153,7 +153,8 @@ void BM_HistogramMetrics(benchmark::State& state, PairSet* set) {
                       std::fabs(got[i].cosine - want.cosine) <= 1e-12 &&
                       std::fabs(got[i].mse - want.mse) <= want.mse * kHistogramRelTol;
     if (!same) {
-      state.SkipWithError(("histogram metrics differ from the reference on " + set->full[i].name).c_str());
+      state.SkipWithError(
+          ("histogram metrics differ from the reference on " + set->full[i].name).c_str());
       return;
     }
   }
