@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""PyTorch baseline for `ptqbench train`: the same networks, data and recipe, trained by PyTorch.
+
+Tells whether an accuracy gap to the study comes from ptqbench's training or from the schedule
+and data: the networks of torch_forward.py (PyTorch's default initialisation, like ptqbench's),
+the CIFAR-10 binary batches ptqbench reads, 40,000/10,000 train/validation images (a seeded random
+split, not ptqbench's hash permutation), RandomCrop(32, padding 2) + horizontal flip done on the
+GPU, the study's normalisation, batch 128 (last partial batch kept), SGD with Nesterov momentum
+0.95 and weight decay 1e-4, lr 0.005 -> 5e-5 by CosineAnnealingLR stepped per epoch, TF32 on,
+cudnn.benchmark on. Reports per epoch the training loss/accuracy and validation accuracy, and the
+test accuracy at the epoch of the best validation accuracy (ptqbench tests its best checkpoint).
+Usage: torch_train.py DATA_DIR OUT.json --models ResNet_18:30,AlexNet_BN:25 [--seed 0]
+"""
+import argparse
+import json
+import os
+import time
+
+import torch
+from torch import nn
+
+from torch_forward import MODELS
+
+MEAN = (0.4914, 0.4822, 0.4465)
+STD = (0.2023, 0.1994, 0.2010)
+RECORD = 1 + 3072  # CIFAR-10 binary: label byte, then 3 x 32 x 32 pixels
+
+
+def read_batches(folder, names):
+    raw = b"".join(open(os.path.join(folder, n), "rb").read() for n in names)
+    data = torch.frombuffer(bytearray(raw), dtype=torch.uint8).view(-1, RECORD)
+    return data[:, 1:].reshape(-1, 3, 32, 32).clone(), data[:, 0].long().clone()
+
+
+def normalise(x_uint8):
+    mean = torch.tensor(MEAN, device=x_uint8.device).view(1, 3, 1, 1)
+    std = torch.tensor(STD, device=x_uint8.device).view(1, 3, 1, 1)
+    return (x_uint8.float() / 255 - mean) / std
+
+
+def augment(x_uint8, gen):
+    """Random crop with 2 pixels of zero padding, then a random horizontal flip, per image."""
+    n = x_uint8.shape[0]
+    padded = nn.functional.pad(x_uint8, (2, 2, 2, 2))
+    top = torch.randint(0, 5, (n,), device=x_uint8.device, generator=gen)
+    left = torch.randint(0, 5, (n,), device=x_uint8.device, generator=gen)
+    flip = torch.rand(n, device=x_uint8.device, generator=gen) < 0.5
+    r = torch.arange(32, device=x_uint8.device)
+    rows = top[:, None] + r[None, :]
+    cols = torch.where(flip[:, None], left[:, None] + 31 - r[None, :], left[:, None] + r[None, :])
+    b = torch.arange(n, device=x_uint8.device)[:, None, None]
+    out = padded.permute(0, 2, 3, 1)[b, rows[:, :, None], cols[:, None, :]]  # n x 32 x 32 x 3
+    return out.permute(0, 3, 1, 2)
+
+
+def accuracy(model, x, y, batch=1000):
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for i in range(0, x.shape[0], batch):
+            correct += (model(normalise(x[i:i + batch])).argmax(1) == y[i:i + batch]).sum().item()
+    return 100.0 * correct / x.shape[0]
+
+
+def train(name, epochs, data, seed):
+    torch.manual_seed(seed)
+    gen = torch.Generator(device="cuda").manual_seed(seed)
+    x_train, y_train, x_val, y_val, x_test, y_test = data
+    model = MODELS[name]().cuda()
+    opt = torch.optim.SGD(model.parameters(), lr=0.005, momentum=0.95, nesterov=True,
+                          weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs, eta_min=5e-5)
+    loss_fn = nn.CrossEntropyLoss()
+    rows, best, start = [], (-1.0, 0, 0.0), time.time()
+    for epoch in range(1, epochs + 1):
+        model.train()
+        order = torch.randperm(x_train.shape[0], device="cuda", generator=gen)
+        loss_sum = torch.zeros((), device="cuda")
+        correct = torch.zeros((), device="cuda", dtype=torch.long)
+        for i in range(0, order.numel(), 128):
+            idx = order[i:i + 128]
+            x = normalise(augment(x_train[idx], gen))
+            y = y_train[idx]
+            out = model(x)
+            loss = loss_fn(out, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            loss_sum += loss.detach() * idx.numel()
+            correct += (out.argmax(1) == y).sum()
+        sched.step()
+        val = accuracy(model, x_val, y_val)
+        n = x_train.shape[0]
+        row = {"epoch": epoch, "train_loss": loss_sum.item() / n,
+               "train_acc": 100.0 * correct.item() / n, "val_acc": val,
+               "seconds": time.time() - start}
+        if val > best[0]:
+            best = (val, epoch, accuracy(model, x_test, y_test))
+        rows.append(row)
+        print(f"{name} epoch {epoch}/{epochs} loss {row['train_loss']:.4f} train "
+              f"{row['train_acc']:.2f}% val {val:.2f}% ({row['seconds']:.0f} s)", flush=True)
+    result = {"model": name, "epochs": epochs, "best_val_acc": best[0], "best_epoch": best[1],
+              "test_acc": best[2], "seconds": time.time() - start, "log": rows}
+    print(f"{name}: test accuracy {best[2]:.2f}% at best validation epoch {best[1]}", flush=True)
+    return result
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("data")
+    ap.add_argument("out")
+    ap.add_argument("--models", required=True, help="NAME:EPOCHS,...")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    torch.backends.cudnn.benchmark = True
+    torch.backends.cudnn.allow_tf32 = True
+    torch.backends.cuda.matmul.allow_tf32 = True
+    x, y = read_batches(args.data, [f"data_batch_{i}.bin" for i in range(1, 6)])
+    x_test, y_test = read_batches(args.data, ["test_batch.bin"])
+    split = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(args.seed))
+    n_train = x.shape[0] * 4 // 5
+    tr, va = split[:n_train], split[n_train:]
+    data = [t.cuda() for t in (x[tr], y[tr], x[va], y[va], x_test, y_test)]
+    results = []
+    for spec in args.models.split(","):
+        name, epochs = spec.split(":")
+        results.append(train(name, int(epochs), data, args.seed))
+        with open(args.out, "w") as f:
+            json.dump({"context": {"device": torch.cuda.get_device_name(),
+                                   "torch": torch.__version__}, "results": results}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
