@@ -16,13 +16,7 @@
 
 #include <cstdint>
 
-#ifndef PTQ_HD
-#ifdef __CUDACC__
-#define PTQ_HD __host__ __device__ __forceinline__
-#else
-#define PTQ_HD inline
-#endif
-#endif
+#include "kernels/host_device.h"
 
 namespace ptq {
 

@@ -23,20 +23,19 @@
 //
 // Test:  ctest --test-dir build -R HistogramMetrics
 // Bench: build/bench/metrics_bench --benchmark_filter=histogram
-#include "kernels/histogram_metrics.cuh"
-
-#include <cub/block/block_reduce.cuh>
-
-#include <climits>
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <cstring>
+#include <cub/block/block_reduce.cuh>
 #include <map>
 #include <stdexcept>
 #include <string>
 
 #include "gpu/cuda_check.h"
 #include "gpu/device_buffer.h"
+#include "kernels/float_order.h"
+#include "kernels/histogram_metrics.cuh"
 #include "kernels/histogram_metrics_ref.h"
 #include "kernels/launch.h"
 
@@ -72,42 +71,27 @@ struct FinalAcc {
 
 struct FinalSum {
   __device__ FinalAcc operator()(const FinalAcc& a, const FinalAcc& b) const {
-    return FinalAcc{a.js + b.js,   a.cxy + b.cxy, a.cxx + b.cxx,
-                    a.cyy + b.cyy, a.dot + b.dot, a.nxx + b.nxx,
-                    a.nyy + b.nyy, a.covered_elements + b.covered_elements,
-                    a.covered_bins + b.covered_bins, a.mismatches + b.mismatches};
+    return FinalAcc{a.js + b.js,
+                    a.cxy + b.cxy,
+                    a.cxx + b.cxx,
+                    a.cyy + b.cyy,
+                    a.dot + b.dot,
+                    a.nxx + b.nxx,
+                    a.nyy + b.nyy,
+                    a.covered_elements + b.covered_elements,
+                    a.covered_bins + b.covered_bins,
+                    a.mismatches + b.mismatches};
   }
 };
-
-__host__ __device__ inline int order_key(float f) {
-#ifdef __CUDA_ARCH__
-  const int i = __float_as_int(f);
-#else
-  int i;
-  std::memcpy(&i, &f, sizeof i);
-#endif
-  return i >= 0 ? i : i ^ 0x7FFFFFFF;
-}
-
-__host__ __device__ inline float key_float(int key) {
-  const int i = key >= 0 ? key : key ^ 0x7FFFFFFF;
-#ifdef __CUDA_ARCH__
-  return __int_as_float(i);
-#else
-  float f;
-  std::memcpy(&f, &i, sizeof f);
-  return f;
-#endif
-}
 
 __host__ __device__ inline BinRule shared_rule(const RangeAcc& r, int bins) {
   const int lo = r.x_lo < r.y_lo ? r.x_lo : r.y_lo;
   const int hi = r.x_hi > r.y_hi ? r.x_hi : r.y_hi;
-  return make_bin_rule(key_float(lo), key_float(hi), bins);
+  return make_bin_rule(float_from_order_key(lo), float_from_order_key(hi), bins);
 }
 
 __host__ __device__ inline BinRule own_rule(const RangeAcc& r, int bins) {
-  return make_bin_rule(key_float(r.x_lo), key_float(r.x_hi), bins);
+  return make_bin_rule(float_from_order_key(r.x_lo), float_from_order_key(r.x_hi), bins);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -273,7 +257,10 @@ __device__ bool bin_covered(int b, const BinRule& rule, const HistSegment& sg) {
   while (lo < hi) {
     const unsigned long long mid = lo + (hi - lo) / 2;
     const float v = grid_value(sg, mid);
-    if (v > rule.hi || (v >= rule.lo && bin_of(v, rule) >= b)) hi = mid; else lo = mid + 1;
+    if (v > rule.hi || (v >= rule.lo && bin_of(v, rule) >= b))
+      hi = mid;
+    else
+      lo = mid + 1;
   }
   if (lo == sg.grid_count) return false;
   const float v = grid_value(sg, lo);
@@ -316,8 +303,8 @@ __global__ void __launch_bounds__(kThreads)
   if (threadIdx.x != 0) return;
   HistogramMetrics m;
   m.js = t.js / 2;
-  m.pearson = (t.cxx > 0 && t.cyy > 0) ? t.cxy / sqrt(t.cxx * t.cyy)
-                                       : (t.mismatches == 0 ? 1.0 : 0.0);
+  m.pearson =
+      (t.cxx > 0 && t.cyy > 0) ? t.cxy / sqrt(t.cxx * t.cyy) : (t.mismatches == 0 ? 1.0 : 0.0);
   m.cosine = t.dot / sqrt(t.nxx * t.nyy);
   m.covered_elements = t.covered_elements;
   m.covered_bins = t.covered_bins;
@@ -386,7 +373,7 @@ HistogramMetricsPlan::HistogramMetricsPlan(const TensorList& full, const TensorL
                                   "' has 2^32 or more elements");
     }
     const QuantFormat& f = coverage[i].format;
-    HistSegment sg{full[i].data, quant[i].data, n, h_chunk_seg.size(), nullptr, 0, 0,
+    HistSegment sg{full[i].data,     quant[i].data, n, h_chunk_seg.size(), nullptr, 0, 0,
                    coverage[i].scale};
     if (f.kind == FormatKind::kInt) {
       const long long qmax = int_grid_max(f);
@@ -413,12 +400,12 @@ HistogramMetricsPlan::HistogramMetricsPlan(const TensorList& full, const TensorL
   CUDA_CHECK(cudaFuncSetAttribute(histogram_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                   static_cast<int>(m.smem)));
   int per_sm = 0;
-  CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, histogram_kernel, kThreads,
-                                                           m.smem));
+  CUDA_CHECK(
+      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, histogram_kernel, kThreads, m.smem));
   if (per_sm < 1) throw std::invalid_argument("histogram_metrics: too many bins for this GPU");
-  m.hist_blocks = static_cast<int>(std::min<unsigned long long>(
-      std::max<unsigned long long>(m.chunks, 1),
-      static_cast<unsigned long long>(per_sm) * device_sm_count()));
+  m.hist_blocks = static_cast<int>(
+      std::min<unsigned long long>(std::max<unsigned long long>(m.chunks, 1),
+                                   static_cast<unsigned long long>(per_sm) * device_sm_count()));
 }
 
 HistogramMetricsPlan::~HistogramMetricsPlan() = default;
@@ -431,19 +418,18 @@ void HistogramMetricsPlan::enqueue(cudaStream_t stream) {
   if (segments == 0) return;
   CUDA_CHECK(cudaMemsetAsync(m.hists.data(), 0, m.hists.bytes(), stream));
   CUDA_CHECK(cudaMemsetAsync(m.sums.data(), 0, m.sums.bytes(), stream));
-  range_init_kernel<<<(segments + kThreads - 1) / kThreads, kThreads, 0, stream>>>(
-      m.ranges.data(), segments);
+  range_init_kernel<<<(segments + kThreads - 1) / kThreads, kThreads, 0, stream>>>(m.ranges.data(),
+                                                                                   segments);
   CUDA_CHECK_LAST();
   range_kernel<<<grid_size(m.chunks, 1, kThreads), kThreads, 0, stream>>>(
       m.segs.data(), m.chunk_seg.data(), m.chunks, m.ranges.data());
   CUDA_CHECK_LAST();
-  histogram_kernel<<<m.hist_blocks, kThreads, m.smem, stream>>>(
-      m.segs.data(), m.chunk_seg.data(), m.chunks, m.ranges.data(), m.bins, m.hists.data(),
-      m.sums.data());
+  histogram_kernel<<<m.hist_blocks, kThreads, m.smem, stream>>>(m.segs.data(), m.chunk_seg.data(),
+                                                                m.chunks, m.ranges.data(), m.bins,
+                                                                m.hists.data(), m.sums.data());
   CUDA_CHECK_LAST();
-  finalize_kernel<<<segments, kThreads, 0, stream>>>(m.segs.data(), m.ranges.data(),
-                                                     m.hists.data(), m.sums.data(), m.bins,
-                                                     m.out.data());
+  finalize_kernel<<<segments, kThreads, 0, stream>>>(m.segs.data(), m.ranges.data(), m.hists.data(),
+                                                     m.sums.data(), m.bins, m.out.data());
   CUDA_CHECK_LAST();
 }
 
@@ -453,10 +439,10 @@ std::vector<HistogramMetrics> HistogramMetricsPlan::results(cudaStream_t stream)
   const std::vector<RangeAcc> ranges = m.ranges.to_host();
   for (std::size_t i = 0; i < m.names.size(); ++i) {
     if (ranges[i].bad_x || ranges[i].bad_y) {
-      throw std::invalid_argument(
-          "histogram_metrics: tensor '" + m.names[i] + "' holds NaN or Inf (" +
-          std::to_string(ranges[i].bad_x) + " in the full-precision tensor, " +
-          std::to_string(ranges[i].bad_y) + " in the quantized one)");
+      throw std::invalid_argument("histogram_metrics: tensor '" + m.names[i] +
+                                  "' holds NaN or Inf (" + std::to_string(ranges[i].bad_x) +
+                                  " in the full-precision tensor, " +
+                                  std::to_string(ranges[i].bad_y) + " in the quantized one)");
     }
   }
   return m.out.to_host();
@@ -481,8 +467,8 @@ std::vector<TensorHistograms> HistogramMetricsPlan::histograms(cudaStream_t stre
 }
 
 std::vector<HistogramMetrics> histogram_metrics(const TensorList& full, const TensorList& quant,
-                                                const std::vector<CoverageSpec>& coverage,
-                                                int bins, cudaStream_t stream) {
+                                                const std::vector<CoverageSpec>& coverage, int bins,
+                                                cudaStream_t stream) {
   HistogramMetricsPlan plan(full, quant, coverage, bins);
   plan.enqueue(stream);
   return plan.results(stream);

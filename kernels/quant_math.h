@@ -19,11 +19,7 @@
 #include <cstdint>
 #include <cstring>
 
-#ifdef __CUDACC__
-#define PTQ_HD __host__ __device__ __forceinline__
-#else
-#define PTQ_HD inline
-#endif
+#include "kernels/host_device.h"
 
 namespace ptq {
 
@@ -36,26 +32,6 @@ struct FormatParams {
   float sub_up;        // FLOAT: 2^(m - emin), subnormal step^-1; POT: 2^-(depth + 1), midpoint
   float sub_down;      // FLOAT: 2^(emin - m), the subnormal step
 };
-
-PTQ_HD std::uint32_t float_bits(float f) {
-#ifdef __CUDA_ARCH__
-  return __float_as_uint(f);
-#else
-  std::uint32_t u;
-  std::memcpy(&u, &f, sizeof u);
-  return u;
-#endif
-}
-
-PTQ_HD float bits_float(std::uint32_t u) {
-#ifdef __CUDA_ARCH__
-  return __uint_as_float(u);
-#else
-  float f;
-  std::memcpy(&f, &u, sizeof f);
-  return f;
-#endif
-}
 
 // Format kinds as template arguments (the values of FormatKind).
 constexpr int kKindInt = 0;

@@ -15,6 +15,7 @@
 
 #include "gpu/cuda_check.h"
 #include "gpu/device_buffer.h"
+#include "kernels/float_order.h"
 #include "kernels/launch.h"
 #include "kernels/tensor_range.cuh"
 
@@ -29,23 +30,6 @@ struct RangeAccumulator {
   unsigned long long nan_count;
   unsigned long long inf_count;
 };
-
-__host__ __device__ inline int order_key(float f) {
-#ifdef __CUDA_ARCH__
-  const int i = __float_as_int(f);
-#else
-  int i;
-  std::memcpy(&i, &f, sizeof i);
-#endif
-  return i >= 0 ? i : i ^ 0x7FFFFFFF;
-}
-
-inline float key_to_float(int key) {
-  const int i = key >= 0 ? key : key ^ 0x7FFFFFFF;
-  float f;
-  std::memcpy(&f, &i, sizeof f);
-  return f;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Kernels
@@ -114,8 +98,8 @@ TensorRange tensor_range(const float* d_x, std::size_t n, cudaStream_t stream) {
   r.nan_count = h_acc.nan_count;
   r.inf_count = h_acc.inf_count;
   if (r.nan_count < n) {
-    r.min_value = key_to_float(h_acc.min_key);
-    r.max_value = key_to_float(h_acc.max_key);
+    r.min_value = float_from_order_key(h_acc.min_key);
+    r.max_value = float_from_order_key(h_acc.max_key);
   }
   return r;
 }
