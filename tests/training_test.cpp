@@ -5,7 +5,6 @@
 #include "models/training.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -16,29 +15,17 @@
 #include <sstream>
 #include <string>
 
+#include "tests/cli_test_util.h"
+#include "tests/data_test_util.h"
 #include "tests/test_inputs.h"
 
 namespace ptq {
 namespace {
 
+using test::slurp;
+
 // cos and the lr arithmetic in double: a few ulps of the values involved (analytic).
 constexpr double kScheduleTol = 1e-15;
-
-// A fresh folder of this test process (ctest runs the cases in parallel).
-std::string temp_dir(const std::string& name) {
-  const std::string dir =
-      testing::TempDir() + "ptq_training_" + std::to_string(::getpid()) + "_" + name;
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir;
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 void write_text(const std::string& path, const std::string& text) {
   std::ofstream(path, std::ios::trunc) << text;
@@ -222,7 +209,8 @@ TEST(LogRow, ReadsBackExactlyAndRefusesOtherText) {
 }
 
 TEST(ResumeState, RoundTripsOptionsProgressAndTensors) {
-  const std::string dir = temp_dir("round_trip");
+  const test::TempDir tmp;
+  const std::string dir = tmp.path().string();
   TrainOptions o = tiny_options();
   o.optimizer = OptimizerKind::kAdam;
   o.lr = 1e-3f;
@@ -280,7 +268,8 @@ TEST(ResumeState, RoundTripsOptionsProgressAndTensors) {
 // The tensors of epoch k + 1 go to the file the state of epoch k does not name: a crash between
 // the two writes leaves the state of epoch k whole.
 TEST(ResumeState, ACrashBeforeTheTextIsWrittenLeavesThePreviousStateWhole) {
-  const std::string dir = temp_dir("crash");
+  const test::TempDir tmp;
+  const std::string dir = tmp.path().string();
   const TrainOptions o = tiny_options();
   save_resume_state(dir, o, progress_after(1), tensors_for("tiny", 1.0f));
   save_resume_state(dir, o, progress_after(2), tensors_for("tiny", 2.0f));
@@ -301,7 +290,8 @@ TEST(ResumeState, ACrashBeforeTheTextIsWrittenLeavesThePreviousStateWhole) {
 }
 
 TEST(ResumeState, AbsentCorruptOrForeignStatesAreRefused) {
-  const std::string dir = temp_dir("refused");
+  const test::TempDir tmp;
+  const std::string dir = tmp.path().string();
   EXPECT_FALSE(has_resume_state(dir));
   EXPECT_THROW(load_resume_state(dir), TrainStateError);
 
@@ -337,7 +327,8 @@ TEST(ResumeState, AbsentCorruptOrForeignStatesAreRefused) {
 }
 
 TEST(CheckResumeOptions, NamesTheFirstDifferenceAndIgnoresStopAfter) {
-  const std::string dir = temp_dir("options");
+  const test::TempDir tmp;
+  const std::string dir = tmp.path().string();
   const TrainOptions o = tiny_options();
   save_resume_state(dir, o, progress_after(1), tensors_for("tiny", 1.0f));
   const ResumeState s = load_resume_state(dir);
@@ -374,7 +365,8 @@ TEST(CheckResumeOptions, NamesTheFirstDifferenceAndIgnoresStopAfter) {
 }
 
 TEST(PrepareOutDir, CreatesNestedFoldersAndRefusesUnusableOnes) {
-  const std::string dir = temp_dir("out") + "/a/b";
+  const test::TempDir tmp;
+  const std::string dir = (tmp.path() / "a" / "b").string();
   EXPECT_NO_THROW(prepare_out_dir(dir));
   EXPECT_TRUE(std::filesystem::is_directory(dir));
   EXPECT_TRUE(std::filesystem::is_empty(dir));  // the probe is gone
