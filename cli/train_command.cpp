@@ -30,8 +30,8 @@ namespace {
 constexpr char kUsage[] =
     "usage: ptqbench train --model M --out DIR [--data DIR] [--dataset cifar10|fashion-mnist] "
     "[--optimizer sgd|sgd-momentum|sgd-nesterov|adam] [--epochs N] [--batch N] [--seed S] "
-    "[--patience P] [--lr X] [--lr-min X] [--weight-decay X] [--math tf32|fp32] [--resume] "
-    "[--stop-after N]";
+    "[--patience P] [--lr X] [--lr-min X] [--schedule cosine|warmup-cosine] [--warmup EPOCHS] "
+    "[--momentum X] [--weight-decay X] [--math tf32|fp32] [--resume] [--stop-after N]";
 
 struct TrainArgs {
   TrainOptions options;
@@ -44,8 +44,8 @@ struct TrainArgs {
 // Options first, then the optimiser's defaults under the explicit values.
 TrainArgs parse(const Args& args) {
   TrainArgs a;
-  std::string model, optimizer = "sgd-nesterov", math = "tf32";
-  std::optional<double> lr, lr_min, weight_decay;
+  std::string model, optimizer = "sgd-nesterov", math = "tf32", schedule = "cosine";
+  std::optional<double> lr, lr_min, momentum, weight_decay, warmup;
   std::optional<long long> epochs, batch, patience, stop_after;
   std::uint64_t seed = 0;
   for (std::size_t i = 0; i < args.size(); ++i) {
@@ -76,6 +76,12 @@ TrainArgs parse(const Args& args) {
       lr = number_arg(opt, option_value(args, i));
     } else if (opt == "--lr-min") {
       lr_min = number_arg(opt, option_value(args, i));
+    } else if (opt == "--schedule") {
+      schedule = option_value(args, i);
+    } else if (opt == "--warmup") {
+      warmup = number_arg(opt, option_value(args, i));
+    } else if (opt == "--momentum") {
+      momentum = number_arg(opt, option_value(args, i));
     } else if (opt == "--weight-decay") {
       weight_decay = number_arg(opt, option_value(args, i));
     } else if (opt == "--math") {
@@ -110,7 +116,14 @@ TrainArgs parse(const Args& args) {
   o.seed = seed;
   if (lr) o.lr = static_cast<float>(*lr);
   if (lr_min) o.lr_min = static_cast<float>(*lr_min);
+  if (momentum) o.momentum = static_cast<float>(*momentum);
   if (weight_decay) o.weight_decay = static_cast<float>(*weight_decay);
+  if (warmup) o.warmup_epochs = static_cast<float>(*warmup);
+  try {
+    o.schedule = parse_schedule(schedule);
+  } catch (const TrainOptionError& e) {
+    throw UsageError(std::string("--schedule: ") + e.what());
+  }
   o.tf32 = math == "tf32";
   return a;
 }
@@ -128,10 +141,12 @@ std::string detect_dataset(const std::filesystem::path& dir) {
 void print_plan(const TrainOptions& o, const NetworkDesc& desc) {
   const LayerCost cost = network_cost(desc);
   std::cout << o.model << ": " << cost.params << " parameters, " << cost.macs << " MACs per image; "
-            << optimizer_name(o.optimizer) << " lr " << o.lr << " -> " << o.lr_min
-            << " (cosine), momentum " << o.momentum << ", weight decay " << o.weight_decay
-            << ", batch " << o.batch << ", " << o.epochs << " epochs, patience " << o.patience
-            << ", seed " << o.seed << ", math " << math_name(o.tf32) << '\n';
+            << optimizer_name(o.optimizer) << " lr " << o.lr << " -> " << o.lr_min << " ("
+            << schedule_name(o.schedule);
+  if (o.warmup_epochs > 0) std::cout << ", " << o.warmup_epochs << " warmup epochs";
+  std::cout << "), momentum " << o.momentum << ", weight decay " << o.weight_decay << ", batch "
+            << o.batch << ", " << o.epochs << " epochs, patience " << o.patience << ", seed "
+            << o.seed << ", math " << math_name(o.tf32) << '\n';
 }
 
 }  // namespace

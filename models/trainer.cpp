@@ -225,6 +225,7 @@ TrainSummary train_network(GpuContext& ctx, const NetworkDesc& desc, const Train
   train_options.normalization = eval_options.normalization = data.normalization;
   BatchLoader train_loader(*data.train, train_options, stream);
   BatchLoader val_loader(*data.validation, eval_options, stream);
+  const auto steps_per_epoch = static_cast<std::int64_t>(train_loader.batches_per_epoch());
 
   DeviceBuffer<float> d_grad_logits(batch * kNumClasses);
   DeviceBuffer<LossTotals> d_totals(2);  // [0] training pass, [1] validation
@@ -240,15 +241,15 @@ TrainSummary train_network(GpuContext& ctx, const NetworkDesc& desc, const Train
          (options.stop_after == 0 || session_epochs < options.stop_after)) {
     const int epoch = progress.epochs_done;  // 0-based here, 1-based in the log
     const Clock::time_point wall_begin = Clock::now();
-    const float lr =
-        static_cast<float>(cosine_lr(options.lr, options.lr_min, epoch, options.epochs));
 
     CUDA_CHECK(cudaMemsetAsync(d_totals.data(), 0, d_totals.bytes(), stream));
     train_begin.record(stream);
     train_loader.start_epoch(static_cast<std::uint64_t>(epoch));
     Batch b;
     std::int64_t steps = progress.steps;
+    const float first_lr = static_cast<float>(scheduled_lr(options, steps, steps_per_epoch));
     while (train_loader.next(&b)) {
+      const float lr = static_cast<float>(scheduled_lr(options, steps, steps_per_epoch));
       const int n = static_cast<int>(b.count);
       const float* d_logits = net.forward(b.d_images, n, ForwardMode::kTraining);
       softmax_cross_entropy(d_logits, b.d_labels, n, kNumClasses, 1.0f / n, d_grad_logits.data(),
@@ -265,7 +266,7 @@ TrainSummary train_network(GpuContext& ctx, const NetworkDesc& desc, const Train
 
     EpochRecord rec;
     rec.epoch = epoch + 1;
-    rec.lr = lr;
+    rec.lr = first_lr;
     rec.train_loss = mean_loss(h_totals.data()[0]);
     rec.train_acc = accuracy(h_totals.data()[0]);
     rec.val_loss = mean_loss(h_totals.data()[1]);
@@ -281,7 +282,8 @@ TrainSummary train_network(GpuContext& ctx, const NetworkDesc& desc, const Train
                                (std::isfinite(rec.train_loss) ? "validation" : "training") +
                                " loss is not finite (train " + std::to_string(rec.train_loss) +
                                ", validation " + std::to_string(rec.val_loss) + ", lr " +
-                               std::to_string(lr) + "): training diverged. " + out_dir + kept +
+                               std::to_string(first_lr) +
+                               " at the epoch's start): training diverged. " + out_dir + kept +
                                "; a lower --lr may help");
     }
 

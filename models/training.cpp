@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -17,7 +18,8 @@ namespace ptq {
 namespace {
 
 constexpr double kPi = 3.14159265358979323846;
-constexpr int kResumeVersion = 1;
+constexpr int kResumeVersion = 2;
+constexpr int kResumeVersionWithoutSchedule = 1;
 constexpr char kEpochsDoneTensor[] = "resume.epochs_done";
 constexpr char kOptimizerPrefix[] = "optimizer.";
 
@@ -25,6 +27,15 @@ struct OptimizerInfo {
   OptimizerKind kind;
   const char* name;
 };
+struct ScheduleInfo {
+  LrSchedule schedule;
+  const char* name;
+};
+constexpr ScheduleInfo kSchedules[] = {
+    {LrSchedule::kCosine, "cosine"},
+    {LrSchedule::kWarmupCosine, "warmup-cosine"},
+};
+
 constexpr OptimizerInfo kOptimizers[] = {
     {OptimizerKind::kSgd, "sgd"},
     {OptimizerKind::kSgdMomentum, "sgd-momentum"},
@@ -55,6 +66,8 @@ std::vector<std::pair<std::string, std::string>> option_fields(const TrainOption
           {"optimizer", optimizer_name(o.optimizer)},
           {"lr", format_float(o.lr)},
           {"lr_min", format_float(o.lr_min)},
+          {"schedule", schedule_name(o.schedule)},
+          {"warmup_epochs", format_float(o.warmup_epochs)},
           {"momentum", format_float(o.momentum)},
           {"weight_decay", format_float(o.weight_decay)},
           {"epochs", std::to_string(o.epochs)},
@@ -151,6 +164,22 @@ OptimizerKind parse_optimizer(const std::string& name) {
   throw TrainOptionError("unknown optimizer '" + name + "' (known: " + known + ")");
 }
 
+const char* schedule_name(LrSchedule schedule) {
+  for (const ScheduleInfo& s : kSchedules) {
+    if (s.schedule == schedule) return s.name;
+  }
+  return "?";
+}
+
+LrSchedule parse_schedule(const std::string& name) {
+  std::string known;
+  for (const ScheduleInfo& s : kSchedules) {
+    if (name == s.name) return s.schedule;
+    known += std::string(known.empty() ? "" : ", ") + s.name;
+  }
+  throw TrainOptionError("unknown schedule '" + name + "' (known: " + known + ")");
+}
+
 const char* math_name(bool tf32) {
   return tf32 ? "tf32" : "fp32";
 }
@@ -198,10 +227,29 @@ void validate_train_options(const TrainOptions& o) {
   if (o.stop_after < 0) bad("--stop-after must be 0 (no limit) or more");
   if (o.dataset != "cifar10" && o.dataset != "fashion-mnist")
     bad("unknown dataset '" + o.dataset + "' (known: cifar10, fashion-mnist)");
+  if (!(o.warmup_epochs >= 0.0f) || !(o.warmup_epochs < static_cast<float>(o.epochs)))
+    bad("--warmup must lie in [0, epochs) (epochs " + std::to_string(o.epochs) + ")");
+  if (o.warmup_epochs > 0.0f && o.schedule != LrSchedule::kWarmupCosine)
+    bad("--warmup needs --schedule warmup-cosine");
 }
 
 double cosine_lr(double lr, double lr_min, int epoch, int epochs) {
   return lr_min + (lr - lr_min) * (1.0 + std::cos(kPi * epoch / epochs)) / 2.0;
+}
+
+double scheduled_lr(const TrainOptions& o, std::int64_t step, std::int64_t steps_per_epoch) {
+  if (o.schedule == LrSchedule::kCosine)
+    return cosine_lr(o.lr, o.lr_min, static_cast<int>(step / steps_per_epoch), o.epochs);
+  const std::int64_t total = static_cast<std::int64_t>(o.epochs) * steps_per_epoch;
+  std::int64_t warmup = 0;
+  if (o.warmup_epochs > 0.0f) {
+    warmup = std::max<std::int64_t>(
+        1, std::llround(static_cast<double>(o.warmup_epochs) * steps_per_epoch));
+    warmup = std::min(warmup, total - 1);  // leaves at least one step of the cosine
+  }
+  if (step < warmup) return static_cast<double>(o.lr) * (step + 1) / warmup;
+  const double t = static_cast<double>(step - warmup) / static_cast<double>(total - warmup);
+  return o.lr_min + (static_cast<double>(o.lr) - o.lr_min) * (1.0 + std::cos(kPi * t)) / 2.0;
 }
 
 bool EarlyStopping::record(int epoch, double val_acc) {
@@ -286,8 +334,9 @@ ResumeState load_resume_state(const std::string& dir) {
   }
   StateReader r(in, path);
   const long long version = r.integer("version");
-  if (version != kResumeVersion) {
-    r.fail("version " + std::to_string(version) + ", this build reads version " +
+  if (version != kResumeVersion && version != kResumeVersionWithoutSchedule) {
+    r.fail("version " + std::to_string(version) + ", this build reads versions " +
+           std::to_string(kResumeVersionWithoutSchedule) + " and " +
            std::to_string(kResumeVersion));
   }
   ResumeState s;
@@ -301,6 +350,14 @@ ResumeState load_resume_state(const std::string& dir) {
   }
   o.lr = static_cast<float>(r.number("lr"));
   o.lr_min = static_cast<float>(r.number("lr_min"));
+  if (version >= kResumeVersion) {
+    try {
+      o.schedule = parse_schedule(r.next("schedule"));
+    } catch (const TrainOptionError& e) {
+      r.fail(e.what());
+    }
+    o.warmup_epochs = static_cast<float>(r.number("warmup_epochs"));
+  }
   o.momentum = static_cast<float>(r.number("momentum"));
   o.weight_decay = static_cast<float>(r.number("weight_decay"));
   o.epochs = static_cast<int>(r.integer("epochs"));
@@ -413,6 +470,8 @@ std::string summary_json(const TrainSummary& s) {
     << "  \"optimizer\": " << json_string(optimizer_name(o.optimizer)) << ",\n"
     << "  \"lr\": " << format_float(o.lr) << ",\n"
     << "  \"lr_min\": " << format_float(o.lr_min) << ",\n"
+    << "  \"schedule\": " << json_string(schedule_name(o.schedule)) << ",\n"
+    << "  \"warmup_epochs\": " << format_float(o.warmup_epochs) << ",\n"
     << "  \"momentum\": " << format_float(o.momentum) << ",\n"
     << "  \"weight_decay\": " << format_float(o.weight_decay) << ",\n"
     << "  \"batch\": " << o.batch << ",\n"

@@ -9,16 +9,18 @@
 //   resume.0.ckpt, resume.1.ckpt   the tensors of the last two states, alternating
 //   summary.json   written once training has finished (summary_json below)
 //
-// Resume state, version 1. resume.txt is "key=value" lines in a fixed order: `version=1`; the
-// options (model, dataset, optimizer, lr, lr_min, momentum, weight_decay, epochs, batch, seed,
-// patience, math); the progress (epochs_done, steps, best_epoch, best_val_acc, stale_epochs,
-// finished, seconds, train_seconds, train_images); `tensors=resume.<epochs_done % 2>.ckpt`; then
-// one `row=` per finished epoch in log.csv's format. Floats are written so they read back to the
-// same value (%.9g for float, %.17g for double). The tensors file is a checkpoint (checkpoint.h)
-// holding the network's tensors, the optimiser's buffers as flat tensors named
+// Resume state, version 2. resume.txt is "key=value" lines in a fixed order: `version=2`; the
+// options (model, dataset, optimizer, lr, lr_min, schedule, warmup_epochs, momentum, weight_decay,
+// epochs, batch, seed, patience, math); the progress (epochs_done, steps, best_epoch, best_val_acc,
+// stale_epochs, finished, seconds, train_seconds, train_images); `tensors=resume.<epochs_done %
+// 2>.ckpt`; then one `row=` per finished epoch in log.csv's format. Floats are written so they read
+// back to the same value (%.9g for float, %.17g for double). The tensors file is a checkpoint
+// (checkpoint.h) holding the network's tensors, the optimiser's buffers as flat tensors named
 // "optimizer.<buffer>" (the trainable arena's length and layout, padding included) and
 // "resume.epochs_done" [1]. The checkpoint is written first, to the file the previous state does
 // not name, then resume.txt (both atomically), so a crash at any point leaves a consistent state.
+// Version 1 (written before the schedule was an option) lacks schedule and warmup_epochs and is
+// read as the study's per-epoch cosine without warmup, which is what it ran.
 #pragma once
 
 #include <cstdint>
@@ -57,6 +59,18 @@ const char* optimizer_name(OptimizerKind kind);
 // The kind of a name above; throws TrainOptionError listing the names otherwise.
 OptimizerKind parse_optimizer(const std::string& name);
 
+// How the learning rate moves over a run (scheduled_lr gives the value of every step):
+//   kCosine        the study's: per epoch, cosine_lr(lr, lr_min, epoch, epochs) for all its steps.
+//   kWarmupCosine  per step: a linear warmup to lr over the first warmup_epochs, then a cosine
+//                  from lr to lr_min over the remaining steps (a one-cycle shape, for short runs
+//                  at a higher lr).
+enum class LrSchedule { kCosine, kWarmupCosine };
+
+// "cosine", "warmup-cosine".
+const char* schedule_name(LrSchedule schedule);
+// The schedule of a name above; throws TrainOptionError listing the names otherwise.
+LrSchedule parse_schedule(const std::string& name);
+
 constexpr int kDefaultEpochs = 30;
 constexpr int kDefaultBatch = 128;
 constexpr int kDefaultPatience = 10;
@@ -65,9 +79,11 @@ struct TrainOptions {
   std::string model;
   std::string dataset = "cifar10";  // "cifar10" or "fashion-mnist"
   OptimizerKind optimizer = OptimizerKind::kSgdNesterov;
-  float lr = 0.005f;       // first epoch's learning rate
-  float lr_min = 5e-5f;    // cosine annealing floor, reached after `epochs`
-  float momentum = 0.95f;  // SGD momentum (0 for plain SGD; unused by Adam)
+  float lr = 0.005f;     // first epoch's learning rate
+  float lr_min = 5e-5f;  // cosine annealing floor, reached after `epochs`
+  LrSchedule schedule = LrSchedule::kCosine;
+  float warmup_epochs = 0;  // kWarmupCosine only; may be fractional
+  float momentum = 0.95f;   // SGD momentum (0 for plain SGD; unused by Adam)
   float weight_decay = 1e-4f;
   int epochs = kDefaultEpochs;
   int batch = kDefaultBatch;
@@ -86,7 +102,8 @@ TrainOptions default_train_options(const std::string& model, OptimizerKind optim
 
 // Throws TrainOptionError naming the first bad value: lr > 0 and finite, 0 <= lr_min <= lr,
 // 0 <= momentum < 1, weight_decay >= 0, epochs >= 1, batch >= 2 (batch norm needs two samples),
-// patience >= 1, stop_after >= 0, dataset cifar10 or fashion-mnist.
+// patience >= 1, stop_after >= 0, dataset cifar10 or fashion-mnist, 0 <= warmup_epochs < epochs
+// and a warmup only with kWarmupCosine.
 void validate_train_options(const TrainOptions& options);
 
 // "tf32" or "fp32".
@@ -96,6 +113,14 @@ const char* math_name(bool tf32);
 // lr_min + (lr - lr_min) * (1 + cos(pi * epoch / epochs)) / 2 for epoch 0, 1, ..: lr at epoch 0,
 // the mean halfway, lr_min at epoch == epochs.
 double cosine_lr(double lr, double lr_min, int epoch, int epochs);
+
+// The learning rate of optimiser step `step` (0-based over the whole run) when an epoch has
+// steps_per_epoch (>= 1) steps. kCosine: cosine_lr of the step's epoch. kWarmupCosine, with
+// W = max(1, round(warmup_epochs * steps_per_epoch)) warmup steps when warmup_epochs > 0 (else
+// W = 0) and T = epochs * steps_per_epoch steps in all: lr * (step + 1) / W for step < W, then
+// lr_min + (lr - lr_min) * (1 + cos(pi * (step - W) / (T - W))) / 2, which is lr at step W and
+// reaches lr_min at step T (one past the last step).
+double scheduled_lr(const TrainOptions& options, std::int64_t step, std::int64_t steps_per_epoch);
 
 // Early stopping on validation accuracy: an epoch improves when its accuracy is strictly above the
 // best so far; training stops once `patience` epochs in a row have not improved.
@@ -113,7 +138,7 @@ struct EarlyStopping {
 // One row of log.csv. Accuracies in percent; loss the mean cross-entropy; seconds the epoch's
 // wall time (training and validation); images_per_s the training pass's throughput.
 struct EpochRecord {
-  int epoch = 0;  // 1-based
+  int epoch = 0;  // 1-based; lr is the learning rate of the epoch's first step
   double lr = 0, train_loss = 0, train_acc = 0, val_loss = 0, val_acc = 0;
   double seconds = 0, images_per_s = 0;
 };

@@ -12,7 +12,8 @@ import os
 import sys
 
 COLUMNS = ["model", "epochs", "best_epoch", "best_val_acc", "test_acc", "seconds", "images_per_s",
-           "tflops", "math", "optimizer", "dataset"]
+           "tflops", "math", "optimizer", "dataset", "batch", "lr", "schedule", "warmup_epochs",
+           "momentum", "weight_decay"]
 
 
 def row_for(out, model):
@@ -33,6 +34,13 @@ def row_for(out, model):
         "math": s["math"],
         "optimizer": s["optimizer"],
         "dataset": s["dataset"],
+        "batch": s["batch"],
+        "lr": s["lr"],
+        # Summaries written before the schedule was an option ran the study's cosine.
+        "schedule": s.get("schedule", "cosine"),
+        "warmup_epochs": s.get("warmup_epochs", 0),
+        "momentum": s["momentum"],
+        "weight_decay": s["weight_decay"],
     }
 
 

@@ -63,6 +63,12 @@ TEST(TrainCommand, BadNumbersAndUnknownArgumentsExitTwo) {
   expect_usage_error(train("--model AlexNet --lr -0.1" + out), "--lr");
   expect_usage_error(train("--model AlexNet --lr 0.01 --lr-min 0.1" + out), "--lr-min");
   expect_usage_error(train("--model AlexNet --math fp16" + out), "--math");
+  expect_usage_error(train("--model AlexNet --schedule onecycle" + out), "warmup-cosine");
+  expect_usage_error(train("--model AlexNet --warmup 2" + out), "--schedule warmup-cosine");
+  expect_usage_error(train("--model AlexNet --schedule warmup-cosine --epochs 3 --warmup 3" + out),
+                     "--warmup");
+  expect_usage_error(train("--model AlexNet --momentum 1" + out), "momentum");
+  expect_usage_error(train("--model AlexNet --momentum x" + out), "--momentum");
   expect_usage_error(train("--model AlexNet --dataset mnist" + out), "--dataset");
   expect_usage_error(train("--model AlexNet --frobnicate" + out), "--frobnicate");
   expect_usage_error(train("--model AlexNet" + out + " --epochs"), "needs a value");

@@ -1,5 +1,6 @@
 // The GPU training loop (models/trainer.h) on a tiny network and a synthetic data set whose classes
-// are ten colours: the loss must fall and the accuracy rise; an interrupted run resumed with the
+// are ten colours: the loss must fall and the accuracy rise (with the study's schedule and with the
+// per-step warmup-cosine one, whose rates the log shows); an interrupted run resumed with the
 // saved state must end where the uninterrupted run ends; a diverging run must stop with a clear
 // error and keep what it wrote; a stopped session writes no summary. GPU only: skips without one.
 #include "models/trainer.h"
@@ -213,6 +214,35 @@ TEST(TrainNetwork, ResumingAfterTwoEpochsEndsWhereFourStraightEpochsEnd) {
   // The epochs of the first session are the first rows of the log, unchanged.
   ASSERT_EQ(a.progress.history.size(), 4u);
   EXPECT_EQ(log_text({a.progress.history[0], a.progress.history[1]}), log_text(first_session));
+}
+
+// The per-step schedule: each epoch's log row holds the rate of its first step, which inside the
+// warmup is a fraction of lr that a per-epoch schedule would not give; the run still learns.
+TEST(TrainNetwork, WarmupCosineSetsTheRateOfEveryStepAndLearns) {
+  PTQ_REQUIRE_GPU();
+  GpuContext ctx;
+  const ColourData data;
+  const test::TempDir tmp;
+  const std::string dir = tmp.path().string();
+  TrainOptions o = tiny_options(4);
+  o.schedule = LrSchedule::kWarmupCosine;
+  o.warmup_epochs = 1.5f;  // 38 of the 100 steps (25 an epoch)
+  o.momentum = 0.9f;
+  o.lr = 0.05f;
+  o.lr_min = 0;
+  std::ostringstream progress;
+  const TrainSummary s = train_network(ctx, tiny_desc(), o, data.view(), dir, false, progress);
+  const std::vector<EpochRecord> h = load_resume_state(dir).progress.history;
+  ASSERT_EQ(h.size(), 4u) << progress.str();
+  for (const EpochRecord& r : h) {
+    EXPECT_EQ(r.lr, static_cast<float>(scheduled_lr(o, (r.epoch - 1) * 25, 25)))
+        << "epoch " << r.epoch;
+  }
+  EXPECT_FLOAT_EQ(static_cast<float>(h[0].lr), 0.05f / 38);
+  EXPECT_FLOAT_EQ(static_cast<float>(h[1].lr), 0.05f * 26 / 38);
+  EXPECT_LT(h.back().train_loss, 0.5 * h.front().train_loss) << progress.str();
+  EXPECT_GE(s.test_acc, 80.0) << progress.str();
+  EXPECT_NE(progress.str().find("epoch 4/4"), std::string::npos) << progress.str();
 }
 
 TEST(TrainNetwork, ADivergingRunStopsWithAClearErrorAndKeepsItsFiles) {

@@ -1,7 +1,8 @@
 // The training recipe's host side (models/training.h): optimiser names and defaults, option
-// validation, the cosine schedule at its start, middle and end, early stopping's counter, log rows
-// read back exactly, the resume state's round trip, its crash consistency and its refusals, the
-// output folder check and the summary. CPU only.
+// validation, the cosine schedule at its start, middle and end, the per-step warmup-cosine
+// schedule, early stopping's counter, log rows read back exactly, the resume state's round trip
+// (and version 1's), its crash consistency and its refusals, the output folder check and the
+// summary. CPU only.
 #include "models/training.h"
 
 #include <gtest/gtest.h>
@@ -137,6 +138,23 @@ TEST(ValidateTrainOptions, RefusesEachBadValue) {
   EXPECT_TRUE(refused([](TrainOptions& o) { o.patience = 0; }));
   EXPECT_TRUE(refused([](TrainOptions& o) { o.stop_after = -1; }));
   EXPECT_TRUE(refused([](TrainOptions& o) { o.dataset = "mnist"; }));
+  EXPECT_TRUE(refused([](TrainOptions& o) { o.warmup_epochs = 1; }));  // cosine has no warmup
+  EXPECT_TRUE(refused([](TrainOptions& o) {
+    o.schedule = LrSchedule::kWarmupCosine;
+    o.warmup_epochs = -0.5f;
+  }));
+  EXPECT_TRUE(refused([](TrainOptions& o) {
+    o.schedule = LrSchedule::kWarmupCosine;
+    o.warmup_epochs = static_cast<float>(o.epochs);  // nothing left for the cosine
+  }));
+  EXPECT_TRUE(refused([](TrainOptions& o) {
+    o.schedule = LrSchedule::kWarmupCosine;
+    o.warmup_epochs = std::numeric_limits<float>::quiet_NaN();
+  }));
+  EXPECT_FALSE(refused([](TrainOptions& o) {
+    o.schedule = LrSchedule::kWarmupCosine;
+    o.warmup_epochs = 0.5f;
+  }));
   EXPECT_FALSE(refused([](TrainOptions& o) { o.lr_min = o.lr; }));  // a constant schedule
   EXPECT_FALSE(refused([](TrainOptions& o) { o.dataset = "fashion-mnist"; }));
 }
@@ -157,6 +175,71 @@ TEST(CosineLr, StartsAtLrPassesTheMeanHalfwayAndEndsAtLrMin) {
     previous = v;
   }
   EXPECT_EQ(cosine_lr(lr, lr_min, 0, 1), lr);  // a single epoch runs at lr
+}
+
+TEST(ScheduleName, RoundTripsAndUnknownNamesListTheKnownOnes) {
+  for (LrSchedule k : {LrSchedule::kCosine, LrSchedule::kWarmupCosine}) {
+    EXPECT_EQ(parse_schedule(schedule_name(k)), k);
+  }
+  try {
+    parse_schedule("onecycle");
+    FAIL() << "accepted an unknown name";
+  } catch (const TrainOptionError& e) {
+    EXPECT_NE(std::string(e.what()).find("warmup-cosine"), std::string::npos) << e.what();
+  }
+}
+
+TEST(ScheduledLr, CosineHoldsTheStudysEpochValueForEveryStepOfTheEpoch) {
+  TrainOptions o = tiny_options();  // 6 epochs, the study's lr and floor
+  constexpr std::int64_t kSteps = 7;
+  for (std::int64_t step = 0; step < o.epochs * kSteps; ++step) {
+    EXPECT_EQ(scheduled_lr(o, step, kSteps),
+              cosine_lr(o.lr, o.lr_min, static_cast<int>(step / kSteps), o.epochs))
+        << "step " << step;
+  }
+}
+
+TEST(ScheduledLr, WarmupRisesLinearlyToLrThenTheCosineFallsToLrMin) {
+  TrainOptions o = tiny_options();
+  o.schedule = LrSchedule::kWarmupCosine;
+  o.lr = 0.4f;
+  o.lr_min = 0.0f;
+  o.epochs = 10;
+  o.warmup_epochs = 2;
+  constexpr std::int64_t kSteps = 50;  // 100 warmup steps, 400 of cosine
+  const double lr = o.lr;
+  EXPECT_NEAR(scheduled_lr(o, 0, kSteps), lr / 100, kScheduleTol);
+  EXPECT_NEAR(scheduled_lr(o, 49, kSteps), lr / 2, kScheduleTol);
+  EXPECT_NEAR(scheduled_lr(o, 99, kSteps), lr, kScheduleTol);       // the warmup's last step
+  EXPECT_NEAR(scheduled_lr(o, 100, kSteps), lr, kScheduleTol);      // the cosine's first
+  EXPECT_NEAR(scheduled_lr(o, 300, kSteps), lr / 2, kScheduleTol);  // halfway through the cosine
+  EXPECT_NEAR(scheduled_lr(o, 500, kSteps), 0.0, kScheduleTol);     // one past the last step
+  double previous = 0;
+  for (std::int64_t step = 0; step < 100; ++step) {
+    const double v = scheduled_lr(o, step, kSteps);
+    EXPECT_GT(v, previous) << "step " << step;
+    previous = v;
+  }
+  for (std::int64_t step = 101; step < 500; ++step) {
+    const double v = scheduled_lr(o, step, kSteps);
+    EXPECT_LT(v, previous) << "step " << step;
+    EXPECT_GT(v, 0.0) << "step " << step;  // the last step run stays above the floor
+    previous = v;
+  }
+  // Fractional warmups round to whole steps, at least one.
+  o.warmup_epochs = 0.001f;
+  EXPECT_NEAR(scheduled_lr(o, 0, kSteps), lr, kScheduleTol);
+  o.warmup_epochs = 0.5f;  // 25 steps
+  EXPECT_NEAR(scheduled_lr(o, 24, kSteps), lr, kScheduleTol);
+  EXPECT_NEAR(scheduled_lr(o, 12, kSteps), lr * 13 / 25, kScheduleTol);
+  // No warmup: a per-step cosine from lr at step 0.
+  o.warmup_epochs = 0;
+  EXPECT_NEAR(scheduled_lr(o, 0, kSteps), lr, kScheduleTol);
+  EXPECT_NEAR(scheduled_lr(o, 250, kSteps), lr / 2, kScheduleTol);
+  // One epoch of one step: no room for a warmup; the step runs at lr.
+  o.epochs = 1;
+  o.warmup_epochs = 0.5f;
+  EXPECT_NEAR(scheduled_lr(o, 0, 1), lr, kScheduleTol);
 }
 
 TEST(EarlyStopping, CountsEpochsWithoutAStrictlyBetterAccuracy) {
@@ -215,6 +298,8 @@ TEST(ResumeState, RoundTripsOptionsProgressAndTensors) {
   o.optimizer = OptimizerKind::kAdam;
   o.lr = 1e-3f;
   o.lr_min = 1.234567e-5f;
+  o.schedule = LrSchedule::kWarmupCosine;
+  o.warmup_epochs = 1.25f;
   o.weight_decay = 3e-4f;
   o.seed = 18446744073709551615ull;  // the largest seed survives the text
   o.tf32 = false;
@@ -231,6 +316,8 @@ TEST(ResumeState, RoundTripsOptionsProgressAndTensors) {
   EXPECT_EQ(s.options.optimizer, o.optimizer);
   EXPECT_EQ(s.options.lr, o.lr);
   EXPECT_EQ(s.options.lr_min, o.lr_min);
+  EXPECT_EQ(s.options.schedule, o.schedule);
+  EXPECT_EQ(s.options.warmup_epochs, o.warmup_epochs);
   EXPECT_EQ(s.options.momentum, o.momentum);
   EXPECT_EQ(s.options.weight_decay, o.weight_decay);
   EXPECT_EQ(s.options.epochs, o.epochs);
@@ -308,7 +395,10 @@ TEST(ResumeState, AbsentCorruptOrForeignStatesAreRefused) {
     return false;
   };
   EXPECT_TRUE(refused_text(good.substr(0, good.size() / 2)));  // truncated
-  EXPECT_TRUE(refused_text("version=2" + good.substr(good.find('\n'))));
+  EXPECT_TRUE(refused_text("version=3" + good.substr(good.find('\n'))));
+  std::string text_v1 = good;  // a version-2 state labelled 1 has two lines too many
+  text_v1.replace(0, 9, "version=1");
+  EXPECT_TRUE(refused_text(text_v1));
   std::string text = good;
   text.replace(text.find("epochs_done=2"), 13, "epochs_done=3");  // rows and count disagree
   EXPECT_TRUE(refused_text(text));
@@ -318,12 +408,36 @@ TEST(ResumeState, AbsentCorruptOrForeignStatesAreRefused) {
   text = good;
   text.replace(text.find("optimizer=sgd-nesterov"), 22, "optimizer=lbfgs");
   EXPECT_TRUE(refused_text(text));
+  text = good;
+  text.replace(text.find("schedule=cosine"), 15, "schedule=step");
+  EXPECT_TRUE(refused_text(text));
   EXPECT_TRUE(refused_text(good + "extra=1\n"));
   EXPECT_FALSE(refused_text(good));
 
   // Tensors written for another model.
   save_resume_state(dir, o, progress_after(2), tensors_for("other", 1.0f));
   EXPECT_THROW(load_resume_tensors(dir, load_resume_state(dir)), TrainStateError);
+}
+
+// States written before the schedule was an option (version 1) ran the study's cosine.
+TEST(ResumeState, AVersionOneStateReadsAsTheCosineWithoutWarmup) {
+  const test::TempDir tmp;
+  const std::string dir = tmp.path().string();
+  const TrainOptions o = tiny_options();
+  save_resume_state(dir, o, progress_after(2), tensors_for("tiny", 1.0f));
+  std::string text = slurp(dir + "/resume.txt");
+  text.replace(0, 9, "version=1");
+  for (const char* line : {"schedule=cosine\n", "warmup_epochs=0\n"}) {
+    const std::size_t at = text.find(line);
+    ASSERT_NE(at, std::string::npos) << line;
+    text.erase(at, std::string(line).size());
+  }
+  write_text(dir + "/resume.txt", text);
+  const ResumeState s = load_resume_state(dir);
+  EXPECT_EQ(s.options.schedule, LrSchedule::kCosine);
+  EXPECT_EQ(s.options.warmup_epochs, 0.0f);
+  EXPECT_EQ(s.progress.epochs_done, 2);
+  EXPECT_NO_THROW(check_resume_options(s, o, dir));
 }
 
 TEST(CheckResumeOptions, NamesTheFirstDifferenceAndIgnoresStopAfter) {
@@ -362,6 +476,14 @@ TEST(CheckResumeOptions, NamesTheFirstDifferenceAndIgnoresStopAfter) {
   EXPECT_NE(difference([](TrainOptions& w) { w.batch = 64; }).find("batch=64"), std::string::npos);
   EXPECT_NE(difference([](TrainOptions& w) { w.patience = 4; }).find("patience=4"),
             std::string::npos);
+  EXPECT_NE(difference([](TrainOptions& w) {
+              w.schedule = LrSchedule::kWarmupCosine;
+            }).find("schedule=warmup-cosine"),
+            std::string::npos);
+  EXPECT_NE(difference([](TrainOptions& w) { w.warmup_epochs = 2; }).find("warmup_epochs=2"),
+            std::string::npos);
+  EXPECT_NE(difference([](TrainOptions& w) { w.momentum = 0.9f; }).find("momentum=0.9"),
+            std::string::npos);
 }
 
 TEST(PrepareOutDir, CreatesNestedFoldersAndRefusesUnusableOnes) {
@@ -396,10 +518,11 @@ TEST(SummaryJson, HoldsEveryFieldAndWritesNullForMissingNumbers) {
   s.tflops = 1.5;
   const std::string j = summary_json(s);
   for (const char* key :
-       {"model",        "dataset",    "optimizer",     "lr",         "lr_min",       "momentum",
-        "weight_decay", "batch",      "seed",          "patience",   "math",         "device",
-        "epochs",       "epochs_run", "stopped_early", "best_epoch", "best_val_acc", "test_acc",
-        "test_loss",    "seconds",    "images_per_s",  "tflops",     "forward_macs"}) {
+       {"model",      "dataset",       "optimizer",    "lr",           "lr_min",
+        "schedule",   "warmup_epochs", "momentum",     "weight_decay", "batch",
+        "seed",       "patience",      "math",         "device",       "epochs",
+        "epochs_run", "stopped_early", "best_epoch",   "best_val_acc", "test_acc",
+        "test_loss",  "seconds",       "images_per_s", "tflops",       "forward_macs"}) {
     EXPECT_NE(j.find("\"" + std::string(key) + "\": "), std::string::npos) << key;
   }
   EXPECT_NE(j.find("\"test_acc\": null"), std::string::npos) << j;
