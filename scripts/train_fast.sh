@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Trains the nine study networks with a short schedule of the study's optimiser family (SGD with
-# Nesterov momentum and weight decay), chosen to reach the study's accuracy in minutes on one
-# H100/H200; runs scripts/train_all.sh with per-network epochs and options.
+# Nesterov momentum and weight decay), chosen to come close to the study's accuracy in minutes on
+# one H100/H200 (bench/README.md has what it reached: 14 minutes, 5 of 9 within 2 points); runs
+# scripts/train_all.sh with per-network epochs and options.
 #
 # Usage: scripts/train_fast.sh OUT [more `ptqbench train` options]
 # Environment: as train_all.sh (PTQBENCH, DATA, MODELS); EPOCHS_<model> and OPTS_<model> set
@@ -14,28 +15,29 @@
 #     5e-4: the common CIFAR-10 settings; the study's lr 0.005 with momentum 0.95 takes a step
 #     10x smaller (lr / (1 - momentum) = 0.1 against 1.0) and needs far more epochs;
 #   - AlexNet, which has no batch norm, trains at lr 0.02: higher rates are unstable without it;
-#   - batches of 256 or 512 for the networks whose step is dominated by many small layers
-#     (Inception_BN, ResNet_50, ResNet_152, MobileNetV2): more images per library call;
+#   - batches of 256 for the networks whose step is dominated by many small layers
+#     (Inception_BN, ResNet_50, ResNet_152, MobileNetV2): more images per library call (512 was
+#     at most 8% faster again and halves the steps: results/train/batch-probe-h200.txt);
 #   - patience is above the epoch count: a one-cycle run improves until its last epochs.
 # Augmentation, normalisation, the 80/20 split, the networks and the loss are the study's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ $# -lt 1 ]; then
-  sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 fi
 
 # network:epochs:batch:lr:warmup_epochs
 plan=(
-  AlexNet:40:128:0.02:2
-  AlexNet_BN:30:128:0.1:2
+  AlexNet:60:128:0.02:2
+  AlexNet_BN:45:128:0.1:2
   VGG_16:30:128:0.1:2
   VGG_19:30:128:0.1:2
   Inception_BN:15:256:0.2:2
   ResNet_18:30:128:0.1:2
-  ResNet_50:25:256:0.2:2
-  ResNet_152:20:512:0.4:2
-  MobileNetV2:25:256:0.2:2
+  ResNet_50:32:256:0.2:2
+  ResNet_152:22:256:0.2:2
+  MobileNetV2:36:256:0.2:2
 )
 for row in "${plan[@]}"; do
   IFS=: read -r model epochs batch lr warmup <<<"$row"

@@ -35,12 +35,12 @@ def row_for(out, model):
         "optimizer": s["optimizer"],
         "dataset": s["dataset"],
         "batch": s["batch"],
-        "lr": s["lr"],
+        "lr": "%g" % s["lr"],
         # Summaries written before the schedule was an option ran the study's cosine.
         "schedule": s.get("schedule", "cosine"),
-        "warmup_epochs": s.get("warmup_epochs", 0),
-        "momentum": s["momentum"],
-        "weight_decay": s["weight_decay"],
+        "warmup_epochs": "%g" % s.get("warmup_epochs", 0),
+        "momentum": "%g" % s["momentum"],
+        "weight_decay": "%g" % s["weight_decay"],
     }
 
 
