@@ -23,25 +23,43 @@ constexpr int kResumeVersionWithoutSchedule = 1;
 constexpr char kEpochsDoneTensor[] = "resume.epochs_done";
 constexpr char kOptimizerPrefix[] = "optimizer.";
 
-struct OptimizerInfo {
-  OptimizerKind kind;
+// A name table for an enum: the names a user types and the files store.
+template <typename E>
+struct Named {
+  E value;
   const char* name;
-};
-struct ScheduleInfo {
-  LrSchedule schedule;
-  const char* name;
-};
-constexpr ScheduleInfo kSchedules[] = {
-    {LrSchedule::kCosine, "cosine"},
-    {LrSchedule::kWarmupCosine, "warmup-cosine"},
 };
 
-constexpr OptimizerInfo kOptimizers[] = {
+constexpr Named<OptimizerKind> kOptimizers[] = {
     {OptimizerKind::kSgd, "sgd"},
     {OptimizerKind::kSgdMomentum, "sgd-momentum"},
     {OptimizerKind::kSgdNesterov, "sgd-nesterov"},
     {OptimizerKind::kAdam, "adam"},
 };
+
+constexpr Named<LrSchedule> kSchedules[] = {
+    {LrSchedule::kCosine, "cosine"},
+    {LrSchedule::kWarmupCosine, "warmup-cosine"},
+};
+
+template <typename E, std::size_t N>
+const char* name_in(const Named<E> (&table)[N], E value) {
+  for (const Named<E>& n : table) {
+    if (n.value == value) return n.name;
+  }
+  return "?";
+}
+
+// The value named `name`; throws TrainOptionError("unknown <what> ... (known: ...)") otherwise.
+template <typename E, std::size_t N>
+E parse_in(const Named<E> (&table)[N], const std::string& name, const char* what) {
+  std::string known;
+  for (const Named<E>& n : table) {
+    if (name == n.name) return n.value;
+    known += std::string(known.empty() ? "" : ", ") + n.name;
+  }
+  throw TrainOptionError("unknown " + std::string(what) + " '" + name + "' (known: " + known + ")");
+}
 
 std::string format_float(float v) {
   char buf[32];
@@ -149,35 +167,19 @@ class StateReader {
 }  // namespace
 
 const char* optimizer_name(OptimizerKind kind) {
-  for (const OptimizerInfo& o : kOptimizers) {
-    if (o.kind == kind) return o.name;
-  }
-  return "?";
+  return name_in(kOptimizers, kind);
 }
 
 OptimizerKind parse_optimizer(const std::string& name) {
-  std::string known;
-  for (const OptimizerInfo& o : kOptimizers) {
-    if (name == o.name) return o.kind;
-    known += std::string(known.empty() ? "" : ", ") + o.name;
-  }
-  throw TrainOptionError("unknown optimizer '" + name + "' (known: " + known + ")");
+  return parse_in(kOptimizers, name, "optimizer");
 }
 
 const char* schedule_name(LrSchedule schedule) {
-  for (const ScheduleInfo& s : kSchedules) {
-    if (s.schedule == schedule) return s.name;
-  }
-  return "?";
+  return name_in(kSchedules, schedule);
 }
 
 LrSchedule parse_schedule(const std::string& name) {
-  std::string known;
-  for (const ScheduleInfo& s : kSchedules) {
-    if (name == s.name) return s.schedule;
-    known += std::string(known.empty() ? "" : ", ") + s.name;
-  }
-  throw TrainOptionError("unknown schedule '" + name + "' (known: " + known + ")");
+  return parse_in(kSchedules, name, "schedule");
 }
 
 const char* math_name(bool tf32) {
