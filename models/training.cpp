@@ -221,6 +221,10 @@ void validate_train_options(const TrainOptions& o) {
   if (!(o.momentum >= 0.0f && o.momentum < 1.0f)) bad("momentum must lie in [0, 1)");
   if (o.optimizer == OptimizerKind::kSgdNesterov && !(o.momentum > 0.0f))
     bad("sgd-nesterov needs a momentum above 0");
+  if ((o.optimizer == OptimizerKind::kSgd || o.optimizer == OptimizerKind::kAdam) &&
+      o.momentum != 0.0f)
+    bad(std::string("--momentum applies to sgd-momentum and sgd-nesterov, not ") +
+        optimizer_name(o.optimizer));
   if (!(o.weight_decay >= 0.0f) || !std::isfinite(o.weight_decay))
     bad("--weight-decay must be a number >= 0");
   if (o.epochs < 1) bad("--epochs must be at least 1");

@@ -101,7 +101,7 @@ struct TrainOptions {
 TrainOptions default_train_options(const std::string& model, OptimizerKind optimizer);
 
 // Throws TrainOptionError naming the first bad value: lr > 0 and finite, 0 <= lr_min <= lr,
-// 0 <= momentum < 1, weight_decay >= 0, epochs >= 1, batch >= 2 (batch norm needs two samples),
+// 0 <= momentum < 1 (0 for sgd and adam, which have none), weight_decay >= 0, epochs >= 1, batch >= 2 (batch norm needs two samples),
 // patience >= 1, stop_after >= 0, dataset cifar10 or fashion-mnist, 0 <= warmup_epochs < epochs
 // and a warmup only with kWarmupCosine.
 void validate_train_options(const TrainOptions& options);

@@ -69,6 +69,7 @@ TEST(TrainCommand, BadNumbersAndUnknownArgumentsExitTwo) {
                      "--warmup");
   expect_usage_error(train("--model AlexNet --momentum 1" + out), "momentum");
   expect_usage_error(train("--model AlexNet --momentum x" + out), "--momentum");
+  expect_usage_error(train("--model AlexNet --optimizer sgd --momentum 0.9" + out), "not sgd");
   expect_usage_error(train("--model AlexNet --dataset mnist" + out), "--dataset");
   expect_usage_error(train("--model AlexNet --frobnicate" + out), "--frobnicate");
   expect_usage_error(train("--model AlexNet" + out + " --epochs"), "needs a value");

@@ -132,6 +132,14 @@ TEST(ValidateTrainOptions, RefusesEachBadValue) {
   EXPECT_TRUE(refused([](TrainOptions& o) { o.lr_min = 2 * o.lr; }));
   EXPECT_TRUE(refused([](TrainOptions& o) { o.momentum = 1.0f; }));
   EXPECT_TRUE(refused([](TrainOptions& o) { o.momentum = 0.0f; }));  // nesterov needs momentum
+  EXPECT_TRUE(refused([](TrainOptions& o) {                          // plain SGD would ignore it
+    o.optimizer = OptimizerKind::kSgd;
+    o.momentum = 0.9f;
+  }));
+  EXPECT_TRUE(refused([](TrainOptions& o) {
+    o.optimizer = OptimizerKind::kAdam;
+    o.momentum = 0.9f;
+  }));
   EXPECT_TRUE(refused([](TrainOptions& o) { o.weight_decay = -1e-4f; }));
   EXPECT_TRUE(refused([](TrainOptions& o) { o.epochs = 0; }));
   EXPECT_TRUE(refused([](TrainOptions& o) { o.batch = 1; }));
@@ -296,6 +304,7 @@ TEST(ResumeState, RoundTripsOptionsProgressAndTensors) {
   const std::string dir = tmp.path().string();
   TrainOptions o = tiny_options();
   o.optimizer = OptimizerKind::kAdam;
+  o.momentum = 0.0f;  // Adam has none
   o.lr = 1e-3f;
   o.lr_min = 1.234567e-5f;
   o.schedule = LrSchedule::kWarmupCosine;
