@@ -14,7 +14,8 @@
 #   - momentum 0.9 and lr 0.1 per 128 images (scaled linearly with the batch) with weight decay
 #     5e-4: the common CIFAR-10 settings; the study's lr 0.005 with momentum 0.95 takes a step
 #     10x smaller (lr / (1 - momentum) = 0.1 against 1.0) and needs far more epochs;
-#   - AlexNet, which has no batch norm, trains at lr 0.02: higher rates are unstable without it;
+#   - AlexNet, which has no batch norm, trains at lr 0.02: a cautious choice (2x the study's step
+#     size), since nothing normalises its activations; higher rates were not tried;
 #   - batches of 256 for the networks whose step is dominated by many small layers
 #     (Inception_BN, ResNet_50, ResNet_152, MobileNetV2): more images per library call (512 was
 #     at most 8% faster again and halves the steps: results/train/batch-probe-h200.txt);
@@ -23,7 +24,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ $# -lt 1 ]; then
-  sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 fi
 
