@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """Merges the summary.json files of `ptqbench train` runs into one table.
 
-Usage: train_summary_csv.py OUT [MODEL ...]
-Reads OUT/<model>/summary.json for each MODEL (default: every OUT/*/summary.json, sorted) and
-writes OUT/accuracy.csv with the columns below; a model without a summary (not finished, failed)
-gets a row with only its name, so the table shows what is missing. Accuracies are in percent.
+Usage: train_summary_csv.py OUT [RUN ...]
+Reads OUT/<run>/summary.json for each RUN (default: every OUT/*/summary.json, sorted) and
+writes OUT/accuracy.csv with the columns below; a run without a summary (not finished, failed)
+gets a row with only its name (as model and run), so the table shows what is missing.
+Accuracies are in percent.
+The last column, run, is the folder the row comes from (OUT/<run>/summary.json): the model's name
+for train_all.sh's folders, a setting's name for a sweep (e.g. VGG_16_ep60_lr0.1_wd5e-4).
 """
 import csv
 import json
@@ -13,13 +16,13 @@ import sys
 
 COLUMNS = ["model", "epochs", "best_epoch", "best_val_acc", "test_acc", "seconds", "images_per_s",
            "tflops", "math", "optimizer", "dataset", "batch", "lr", "schedule", "warmup_epochs",
-           "momentum", "weight_decay"]
+           "momentum", "weight_decay", "run"]
 
 
-def row_for(out, model):
-    path = os.path.join(out, model, "summary.json")
+def row_for(out, run):
+    path = os.path.join(out, run, "summary.json")
     if not os.path.exists(path):
-        return {"model": model}
+        return {"model": run, "run": run}
     with open(path) as f:
         s = json.load(f)
     return {
@@ -41,6 +44,7 @@ def row_for(out, model):
         "warmup_epochs": "%g" % s.get("warmup_epochs", 0),
         "momentum": "%g" % s["momentum"],
         "weight_decay": "%g" % s["weight_decay"],
+        "run": run,
     }
 
 
@@ -49,9 +53,9 @@ def main():
         print(__doc__, file=sys.stderr)
         return 2
     out = sys.argv[1]
-    models = sys.argv[2:] or sorted(
+    runs = sys.argv[2:] or sorted(
         d for d in os.listdir(out) if os.path.exists(os.path.join(out, d, "summary.json")))
-    rows = [row_for(out, m) for m in models]
+    rows = [row_for(out, r) for r in runs]
     path = os.path.join(out, "accuracy.csv")
     with open(path + ".tmp", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=COLUMNS, lineterminator="\n")
@@ -59,7 +63,7 @@ def main():
         w.writerows(rows)
     os.replace(path + ".tmp", path)
     total = sum(float(r["seconds"]) for r in rows if "seconds" in r)
-    print("%s: %d networks, %d finished, %.1f s of training" %
+    print("%s: %d runs, %d finished, %.1f s of training" %
           (path, len(rows), sum("test_acc" in r for r in rows), total))
     return 0
 
