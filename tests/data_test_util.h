@@ -1,9 +1,8 @@
-// Helpers of the dataset tests: a fresh temp directory per test (removed with everything in it
-// when the test ends), writing bytes to a file there, and the check on reader errors.
+// Helpers of the dataset tests: writing bytes to a file in a TempDir (tests/temp_dir.h) and the
+// check on reader errors.
 #pragma once
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <cstdint>
 #include <filesystem>
@@ -14,28 +13,9 @@
 #include <vector>
 
 #include "data/dataset.h"
+#include "tests/temp_dir.h"
 
 namespace ptq::test {
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "ptqbench_test_XXXXXX").string();
-    if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed for " + tmpl);
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
 
 inline void write_bytes(const std::filesystem::path& file, const std::vector<std::uint8_t>& bytes) {
   std::filesystem::create_directories(file.parent_path());

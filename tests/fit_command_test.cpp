@@ -1,7 +1,6 @@
 // `ptqbench fit` as a user runs it: JSON on stdout, the table, plots, and exit code 2 for bad
 // input. The reference-data cases skip without ../shared/reference.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -9,15 +8,18 @@
 #include <string>
 
 #include "tests/cli_test_util.h"
+#include "tests/temp_dir.h"
 
 namespace {
 
 using Output = ptq::test::CommandOutput;
 using ptq::test::slurp;
 
-// A temporary path of this test process: ctest runs the cases of this file in parallel.
+// A path in this test process's own temporary directory (ctest runs the cases of this file in
+// parallel, each in a process of its own), removed with its contents when the process exits.
 std::string temp_path(const std::string& name) {
-  return testing::TempDir() + "fit_command_" + std::to_string(getpid()) + "_" + name;
+  static const ptq::test::TempDir dir;
+  return (dir.path() / name).string();
 }
 
 // Runs `env ptqbench fit args`.

@@ -9,7 +9,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <cstdlib>
 #include <random>
 #include <string>
@@ -17,6 +16,7 @@
 #include "gpu/device_buffer.h"
 #include "models/layers_ref.h"
 #include "tests/gpu_test_util.h"
+#include "tests/temp_dir.h"
 #include "tests/test_inputs.h"
 
 namespace ptq {
@@ -264,8 +264,8 @@ TEST_F(NetworkForward, DropoutDropsAboutHalfInTrainingAndIsTheIdentityInInferenc
 }
 
 TEST_F(NetworkForward, CheckpointRoundTripRestoresTheLogitsBitForBit) {
-  const char* tmp = std::getenv("TMPDIR");
-  const std::string path = std::string(tmp ? tmp : "/tmp") + "/ptq_network_test_resnet18.ckpt";
+  const test::TempDir tmp;
+  const std::string path = (tmp.path() / "resnet18.ckpt").string();
   Network a(*ctx_, build_network_desc("ResNet_18"), 1);
   std::mt19937_64 rng(test::kSeed);
   randomise_batch_norm(a, rng);
@@ -284,7 +284,6 @@ TEST_F(NetworkForward, CheckpointRoundTripRestoresTheLogitsBitForBit) {
   EXPECT_EQ(b.stats_to_host(), a.stats_to_host());
   Network other(*ctx_, build_network_desc("ResNet_50"), 3);
   EXPECT_THROW(other.load(path), CheckpointError);
-  std::remove(path.c_str());
 }
 
 }  // namespace

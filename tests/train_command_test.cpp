@@ -3,20 +3,23 @@
 // that is missing or holds no dataset, an output folder that cannot be created, a resume without
 // a state, a fresh run over an existing one.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <string>
 
 #include "tests/cli_test_util.h"
+#include "tests/temp_dir.h"
 
 namespace {
 
 using Output = ptq::test::CommandOutput;
 
+// A path in this test process's own temporary directory (ctest runs the cases of this file in
+// parallel, each in a process of its own), removed with its contents when the process exits.
 std::string temp_path(const std::string& name) {
-  return testing::TempDir() + "train_command_" + std::to_string(getpid()) + "_" + name;
+  static const ptq::test::TempDir dir;
+  return (dir.path() / name).string();
 }
 
 // Runs `ptqbench train args` with $PTQBENCH_DATA unset, so no default data is found by accident.
