@@ -79,11 +79,11 @@ struct TrainOptions {
   std::string model;
   std::string dataset = "cifar10";  // "cifar10" or "fashion-mnist"
   OptimizerKind optimizer = OptimizerKind::kSgdNesterov;
-  float lr = 0.005f;     // first epoch's learning rate
+  float lr = 0.005f;     // the schedule's peak: the first epoch's rate, after any warmup
   float lr_min = 5e-5f;  // cosine annealing floor, reached after `epochs`
   LrSchedule schedule = LrSchedule::kCosine;
   float warmup_epochs = 0;  // kWarmupCosine only; may be fractional
-  float momentum = 0.95f;   // SGD momentum (0 for plain SGD; unused by Adam)
+  float momentum = 0.95f;   // SGD momentum; must be 0 for plain SGD and Adam
   float weight_decay = 1e-4f;
   int epochs = kDefaultEpochs;
   int batch = kDefaultBatch;
@@ -101,9 +101,9 @@ struct TrainOptions {
 TrainOptions default_train_options(const std::string& model, OptimizerKind optimizer);
 
 // Throws TrainOptionError naming the first bad value: lr > 0 and finite, 0 <= lr_min <= lr,
-// 0 <= momentum < 1 (0 for sgd and adam, which have none), weight_decay >= 0, epochs >= 1, batch >= 2 (batch norm needs two samples),
-// patience >= 1, stop_after >= 0, dataset cifar10 or fashion-mnist, 0 <= warmup_epochs < epochs
-// and a warmup only with kWarmupCosine.
+// 0 <= momentum < 1 (0 for sgd and adam, which have none), weight_decay >= 0, epochs >= 1,
+// batch >= 2 (batch norm needs two samples), patience >= 1, stop_after >= 0, dataset cifar10 or
+// fashion-mnist, 0 <= warmup_epochs < epochs and a warmup only with kWarmupCosine.
 void validate_train_options(const TrainOptions& options);
 
 // "tf32" or "fp32".

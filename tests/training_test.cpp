@@ -11,6 +11,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
 #include <limits>
 #include <random>
 #include <sstream>
@@ -76,17 +77,24 @@ ResumeTensors tensors_for(const std::string& model, float fill) {
   return t;
 }
 
-TEST(OptimizerName, RoundTripsAndUnknownNamesListTheKnownOnes) {
-  for (OptimizerKind k : {OptimizerKind::kSgd, OptimizerKind::kSgdMomentum,
-                          OptimizerKind::kSgdNesterov, OptimizerKind::kAdam}) {
-    EXPECT_EQ(parse_optimizer(optimizer_name(k)), k);
-  }
+// Every value's name parses back to it, and an unknown name is refused with a message that lists
+// `listed` among the known names.
+template <typename E, typename NameOf, typename Parse>
+void expect_names_round_trip(std::initializer_list<E> values, NameOf name_of, Parse parse,
+                             const std::string& unknown, const std::string& listed) {
+  for (E k : values) EXPECT_EQ(parse(name_of(k)), k) << name_of(k);
   try {
-    parse_optimizer("sgd_nesterov");
-    FAIL() << "accepted an unknown name";
+    parse(unknown);
+    ADD_FAILURE() << "accepted the unknown name " << unknown;
   } catch (const TrainOptionError& e) {
-    EXPECT_NE(std::string(e.what()).find("sgd-nesterov"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(listed), std::string::npos) << e.what();
   }
+}
+
+TEST(OptimizerName, RoundTripsAndUnknownNamesListTheKnownOnes) {
+  expect_names_round_trip({OptimizerKind::kSgd, OptimizerKind::kSgdMomentum,
+                           OptimizerKind::kSgdNesterov, OptimizerKind::kAdam},
+                          optimizer_name, parse_optimizer, "sgd_nesterov", "sgd-nesterov");
 }
 
 TEST(DefaultTrainOptions, AreTheStudysSettingsPerOptimizer) {
@@ -186,15 +194,8 @@ TEST(CosineLr, StartsAtLrPassesTheMeanHalfwayAndEndsAtLrMin) {
 }
 
 TEST(ScheduleName, RoundTripsAndUnknownNamesListTheKnownOnes) {
-  for (LrSchedule k : {LrSchedule::kCosine, LrSchedule::kWarmupCosine}) {
-    EXPECT_EQ(parse_schedule(schedule_name(k)), k);
-  }
-  try {
-    parse_schedule("onecycle");
-    FAIL() << "accepted an unknown name";
-  } catch (const TrainOptionError& e) {
-    EXPECT_NE(std::string(e.what()).find("warmup-cosine"), std::string::npos) << e.what();
-  }
+  expect_names_round_trip({LrSchedule::kCosine, LrSchedule::kWarmupCosine}, schedule_name,
+                          parse_schedule, "onecycle", "warmup-cosine");
 }
 
 TEST(ScheduledLr, CosineHoldsTheStudysEpochValueForEveryStepOfTheEpoch) {
