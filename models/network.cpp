@@ -12,8 +12,8 @@
 //   dropout  cudnnDropoutForward in training; in inference the layer aliases its input
 //   flatten  aliases its input (NCHW is already C*H*W per image)
 // Convolution algorithms: cudnnFindConvolutionForwardAlgorithmEx measures every algorithm once
-// per (shape, batch, math mode) within kMaxWorkspaceBytes; the fastest is cached and one
-// workspace sized for the largest choice is shared by all layers.
+// per (shape, batch, math mode, determinism) within kMaxWorkspaceBytes; the fastest is cached and
+// one workspace sized for the largest choice is shared by all layers.
 //
 // Backward, layer by layer in reverse order, each layer adding its input gradients into its
 // producers' gradient buffers (the first contribution writes, later ones add: a layer read by
@@ -44,12 +44,12 @@ namespace {
 constexpr std::size_t kMaxWorkspaceBytes = std::size_t{1} << 30;  // cap for the algorithm search
 constexpr float kOne = 1.0f, kZero = 0.0f;
 
-std::string shape_key(const Layer& l, int batch, MathMode math) {
+std::string shape_key(const Layer& l, int batch, MathMode math, bool deterministic) {
   return std::to_string(batch) + ":" + std::to_string(l.in.c) + "x" + std::to_string(l.in.h) + "x" +
          std::to_string(l.in.w) + ">" + std::to_string(l.channels) + ",k" +
          std::to_string(l.kernel) + ",s" + std::to_string(l.stride) + ",p" +
          std::to_string(l.padding) + ",g" + std::to_string(l.groups) +
-         (math == MathMode::kTf32 ? ",tf32" : ",fp32");
+         (math == MathMode::kTf32 ? ",tf32" : ",fp32") + (deterministic ? ",det" : "");
 }
 
 template <typename Algo>
@@ -60,14 +60,17 @@ struct AlgoChoice {
 };
 
 // The fastest measured algorithm usable under `math`: successful, within kMaxWorkspaceBytes,
-// and in strict FP32 mode not a tensor-op one (the math type is then pinned to FMA).
+// in strict FP32 mode not a tensor-op one (the math type is then pinned to FMA), and when
+// `deterministic` one that cuDNN reports as deterministic (backward-filter ALGO_0 and ALGO_3 and
+// backward-data ALGO_0 add with atomics in a varying order).
 // workspace(algo, math type) gives the bytes it needs, or nothing when cuDNN refuses it.
 template <typename Perf, typename WorkspaceQuery>
-auto pick_algorithm(const Perf* perf, int returned, MathMode math, WorkspaceQuery workspace)
-    -> std::optional<AlgoChoice<decltype(perf->algo)>> {
+auto pick_algorithm(const Perf* perf, int returned, MathMode math, bool deterministic,
+                    WorkspaceQuery workspace) -> std::optional<AlgoChoice<decltype(perf->algo)>> {
   for (int k = 0; k < returned; ++k) {
     const Perf& p = perf[k];
     if (p.status != CUDNN_STATUS_SUCCESS || p.memory > kMaxWorkspaceBytes) continue;
+    if (deterministic && p.determinism != CUDNN_DETERMINISTIC) continue;
     const bool tensor_op =
         p.mathType == CUDNN_TENSOR_OP_MATH || p.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
     if (math == MathMode::kFp32 && tensor_op) continue;
@@ -129,11 +132,13 @@ std::vector<ConcatPart> concat_parts(const NetworkDesc& desc, const Layer& l) {
 // The algorithm of one convolution pass (forward, backward data or backward filter) for `key`,
 // measured once and cached: search(perf, &returned) runs cuDNN's Find...Ex for the pass with the
 // descriptor `conv` in search math; workspace_of(algo, &bytes) asks the pass's workspace size for
-// conv's current math type. Leaves conv set to the chosen math type.
+// conv's current math type. `key` must name `math` and `deterministic` (shape_key does). Leaves
+// conv set to the chosen math type.
 template <typename Perf, int kCount, typename Choice, typename Search, typename WorkspaceOf>
 const Choice* cached_conv_choice(std::map<std::string, std::unique_ptr<Choice>>& cache,
                                  const std::string& key, cudnnConvolutionDescriptor_t conv,
-                                 MathMode math, Search search, WorkspaceOf workspace_of,
+                                 MathMode math, bool deterministic, Search search,
+                                 WorkspaceOf workspace_of,
                                  const std::string& model, const Layer& l, const char* pass) {
   auto found = cache.find(key);
   if (found == cache.end()) {
@@ -142,7 +147,7 @@ const Choice* cached_conv_choice(std::map<std::string, std::unique_ptr<Choice>>&
     int returned = 0;
     search(perf, &returned);
     const auto choice = pick_algorithm(
-        perf, returned, math,
+        perf, returned, math, deterministic,
         [&](decltype(perf[0].algo) algo, cudnnMathType_t m) -> std::optional<std::size_t> {
           CUDNN_CHECK(cudnnSetConvolutionMathType(conv, m));
           std::size_t bytes = 0;
@@ -180,6 +185,7 @@ struct LayerStep {
 struct Network::Plan {
   int batch = 0;
   MathMode math = MathMode::kFp32;
+  bool deterministic = false;
   std::vector<LayerStep> steps;
   std::optional<DropoutDescriptor> dropout;  // shared by the dropout layers
   DeviceBuffer<unsigned char> dropout_states;
@@ -227,7 +233,9 @@ const float* Network::layer_output(int layer) const {
 
 Network::Plan& Network::plan_for(int batch) {
   auto found = plans_.find(batch);
-  if (found != plans_.end() && found->second->math == math_) return *found->second;
+  if (found != plans_.end() && found->second->math == math_ &&
+      found->second->deterministic == deterministic_)
+    return *found->second;
 
   // Output buffers sized for the largest batch planned so far (plans only hold descriptors, so
   // growing the buffers keeps the other plans valid).
@@ -242,6 +250,7 @@ Network::Plan& Network::plan_for(int batch) {
   auto plan = std::make_unique<Plan>();
   plan->batch = batch;
   plan->math = math_;
+  plan->deterministic = deterministic_;
   plan->steps.resize(desc_.layers.size());
   std::size_t workspace_needed = 0;
   for (std::size_t i = 0; i < desc_.layers.size(); ++i) {
@@ -266,7 +275,8 @@ Network::Plan& Network::plan_for(int batch) {
         // planning: a scratch buffer of its size stands in).
         st.choice =
             cached_conv_choice<cudnnConvolutionFwdAlgoPerf_t, CUDNN_CONVOLUTION_FWD_ALGO_COUNT>(
-                conv_choices_, shape_key(l, batch, math_), st.conv->get(), math_,
+                conv_choices_, shape_key(l, batch, math_, deterministic_), st.conv->get(), math_,
+                deterministic_,
                 [&](cudnnConvolutionFwdAlgoPerf_t* perf, int* returned) {
                   workspace_.resize(kMaxWorkspaceBytes);
                   DeviceBuffer<float> stand_in;  // for a conv on the network input
@@ -495,7 +505,7 @@ void Network::plan_backward(Plan& plan) {
       }
     }
     if (l.kind != LayerKind::kConv) continue;
-    const std::string key = shape_key(l, batch, plan.math);
+    const std::string key = shape_key(l, batch, plan.math, plan.deterministic);
     const int p = l.inputs[0];
     const float* d_x = p == kNetworkInput ? last_input_ : output_ptr_[p];
     float* d_dw = gradients_.data() + layout_.specs[layout_.find(l.name + ".weight")].offset;
@@ -504,7 +514,7 @@ void Network::plan_backward(Plan& plan) {
     st.conv_filter = make_conv_descriptor(l);
     st.filter_choice = cached_conv_choice<cudnnConvolutionBwdFilterAlgoPerf_t,
                                           CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT>(
-        conv_filter_choices_, key, st.conv_filter->get(), plan.math,
+        conv_filter_choices_, key, st.conv_filter->get(), plan.math, plan.deterministic,
         [&](cudnnConvolutionBwdFilterAlgoPerf_t* perf, int* returned) {
           CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(
               dnn, st.x->get(), d_x, st.y->get(), grads_[i].data(), st.conv_filter->get(),
@@ -521,7 +531,7 @@ void Network::plan_backward(Plan& plan) {
     st.conv_data = make_conv_descriptor(l);
     st.data_choice = cached_conv_choice<cudnnConvolutionBwdDataAlgoPerf_t,
                                         CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT>(
-        conv_data_choices_, key, st.conv_data->get(), plan.math,
+        conv_data_choices_, key, st.conv_data->get(), plan.math, plan.deterministic,
         [&](cudnnConvolutionBwdDataAlgoPerf_t* perf, int* returned) {
           CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(
               dnn, st.w->get(), d_w, st.y->get(), grads_[i].data(), st.conv_data->get(),

@@ -50,6 +50,13 @@ class Network {
   void set_math_mode(MathMode mode) { math_ = mode; }
   MathMode math_mode() const { return math_; }
 
+  // On: only convolution algorithms that cuDNN reports as deterministic are chosen, so a backward
+  // on the same inputs gives bitwise the same gradients (off, the default, also allows the
+  // backward algorithms that add with atomics, whose rounding varies from run to run and grows
+  // through deep batch-normalised stacks). Takes effect at the next forward, like the math mode.
+  void set_deterministic(bool on) { deterministic_ = on; }
+  bool deterministic() const { return deterministic_; }
+
   // d_input: batch x 3 x 32 x 32 floats on the device, NCHW. Enqueues the whole forward on the
   // context's stream and returns the device logits, batch x 10, owned by the network and valid
   // until the next forward. The first call at a batch size plans it (descriptors, algorithm
@@ -109,6 +116,7 @@ class Network {
   NetworkDesc desc_;
   ParamLayout layout_;
   MathMode math_ = MathMode::kFp32;
+  bool deterministic_ = false;
   DeviceBuffer<float> trainable_, stats_, gradients_;
   std::vector<DeviceBuffer<float>> outputs_;  // per layer; empty where the layer aliases
   std::vector<const float*> output_ptr_;      // per layer: where its output lives
