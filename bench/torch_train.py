@@ -5,14 +5,23 @@ Tells whether an accuracy gap to the study comes from ptqbench's training or fro
 and data: the networks of torch_forward.py (PyTorch's default initialisation, like ptqbench's),
 the CIFAR-10 binary batches ptqbench reads, 40,000/10,000 train/validation images (a seeded random
 split, not ptqbench's hash permutation), RandomCrop(32, padding 2) + horizontal flip done on the
-GPU, the study's normalisation, batch 128 (last partial batch kept), SGD with Nesterov momentum
-0.95 and weight decay 1e-4, lr 0.005 -> 5e-5 by CosineAnnealingLR stepped per epoch, TF32 on,
-cudnn.benchmark on. Reports per epoch the training loss/accuracy and validation accuracy, and the
+GPU, the study's normalisation, SGD with Nesterov momentum, TF32 on, cudnn.benchmark on.
+By default the study's final scheme: batch 128 (last partial batch kept), momentum 0.95, weight
+decay 1e-4, lr 0.005 -> 5e-5 by a cosine stepped per epoch (`ptqbench train --schedule cosine`).
+`--schedule warmup-cosine --warmup W` is ptqbench's per-step schedule instead: lr rises linearly
+over the first W epochs' steps, then follows a cosine to --lr-min over the remaining steps (the
+formula of ptqbench's scheduled_lr), so `--batch 128 --lr 0.05 --momentum 0.9 --weight-decay 1e-3
+--lr-min 0 --schedule warmup-cosine --warmup 2` is scripts/train_fast.sh's VGG_16 setting.
+Reports per epoch the training loss/accuracy, validation accuracy and the training loop's
+images/s (CUDA events around the epoch's steps, validation excluded, as ptqbench's log), and the
 test accuracy at the epoch of the best validation accuracy (ptqbench tests its best checkpoint).
 Usage: torch_train.py DATA_DIR OUT.json --models ResNet_18:30,AlexNet_BN:25 [--seed 0]
+       [--batch N] [--lr X] [--lr-min X] [--momentum X] [--weight-decay X]
+       [--schedule cosine|warmup-cosine] [--warmup EPOCHS]
 """
 import argparse
 import json
+import math
 import os
 import time
 
@@ -62,23 +71,45 @@ def accuracy(model, x, y, batch=1000):
     return 100.0 * correct / x.shape[0]
 
 
-def train(name, epochs, data, seed):
-    torch.manual_seed(seed)
-    gen = torch.Generator(device="cuda").manual_seed(seed)
+def scheduled_lr(args, epochs, step, steps_per_epoch):
+    """The learning rate of step `step` (0-based), as ptqbench's scheduled_lr computes it."""
+    if args.schedule == "cosine":
+        epoch = step // steps_per_epoch
+        return args.lr_min + (args.lr - args.lr_min) * (1 + math.cos(math.pi * epoch / epochs)) / 2
+    total = epochs * steps_per_epoch
+    warmup = 0
+    if args.warmup > 0:
+        warmup = min(max(1, round(args.warmup * steps_per_epoch)), total - 1)
+    if step < warmup:
+        return args.lr * (step + 1) / warmup
+    t = (step - warmup) / (total - warmup)
+    return args.lr_min + (args.lr - args.lr_min) * (1 + math.cos(math.pi * t)) / 2
+
+
+def train(name, epochs, data, args):
+    torch.manual_seed(args.seed)
+    gen = torch.Generator(device="cuda").manual_seed(args.seed)
     x_train, y_train, x_val, y_val, x_test, y_test = data
     model = MODELS[name]().cuda()
-    opt = torch.optim.SGD(model.parameters(), lr=0.005, momentum=0.95, nesterov=True,
-                          weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs, eta_min=5e-5)
+    opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum, nesterov=True,
+                          weight_decay=args.weight_decay)
     loss_fn = nn.CrossEntropyLoss()
-    rows, best, start = [], (-1.0, 0, 0.0), time.time()
+    n = x_train.shape[0]
+    steps_per_epoch = (n + args.batch - 1) // args.batch
+    rows, best, start, step = [], (-1.0, 0, 0.0), time.time(), 0
+    train_ms = 0.0
     for epoch in range(1, epochs + 1):
         model.train()
-        order = torch.randperm(x_train.shape[0], device="cuda", generator=gen)
+        begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        begin.record()
+        order = torch.randperm(n, device="cuda", generator=gen)
         loss_sum = torch.zeros((), device="cuda")
         correct = torch.zeros((), device="cuda", dtype=torch.long)
-        for i in range(0, order.numel(), 128):
-            idx = order[i:i + 128]
+        for i in range(0, n, args.batch):
+            for group in opt.param_groups:
+                group["lr"] = scheduled_lr(args, epochs, step, steps_per_epoch)
+            step += 1
+            idx = order[i:i + args.batch]
             x = normalise(augment(x_train[idx], gen))
             y = y_train[idx]
             out = model(x)
@@ -88,20 +119,29 @@ def train(name, epochs, data, seed):
             opt.step()
             loss_sum += loss.detach() * idx.numel()
             correct += (out.argmax(1) == y).sum()
-        sched.step()
+        end.record()
+        end.synchronize()
+        epoch_ms = begin.elapsed_time(end)
+        train_ms += epoch_ms
         val = accuracy(model, x_val, y_val)
-        n = x_train.shape[0]
         row = {"epoch": epoch, "train_loss": loss_sum.item() / n,
                "train_acc": 100.0 * correct.item() / n, "val_acc": val,
-               "seconds": time.time() - start}
+               "images_per_s": n / (epoch_ms / 1e3), "seconds": time.time() - start}
         if val > best[0]:
             best = (val, epoch, accuracy(model, x_test, y_test))
         rows.append(row)
         print(f"{name} epoch {epoch}/{epochs} loss {row['train_loss']:.4f} train "
-              f"{row['train_acc']:.2f}% val {val:.2f}% ({row['seconds']:.0f} s)", flush=True)
-    result = {"model": name, "epochs": epochs, "best_val_acc": best[0], "best_epoch": best[1],
-              "test_acc": best[2], "seconds": time.time() - start, "log": rows}
-    print(f"{name}: test accuracy {best[2]:.2f}% at best validation epoch {best[1]}", flush=True)
+              f"{row['train_acc']:.2f}% val {val:.2f}% {row['images_per_s']:.0f} img/s "
+              f"({row['seconds']:.0f} s)", flush=True)
+    result = {"model": name, "epochs": epochs, "batch": args.batch, "lr": args.lr,
+              "lr_min": args.lr_min, "momentum": args.momentum,
+              "weight_decay": args.weight_decay, "schedule": args.schedule,
+              "warmup": args.warmup, "best_val_acc": best[0], "best_epoch": best[1],
+              "test_acc": best[2], "train_seconds": train_ms / 1e3,
+              "images_per_s": epochs * n / (train_ms / 1e3), "seconds": time.time() - start,
+              "log": rows}
+    print(f"{name}: test accuracy {best[2]:.2f}% at best validation epoch {best[1]}; training "
+          f"loop {train_ms / 1e3:.1f} s, {result['images_per_s']:.0f} img/s", flush=True)
     return result
 
 
@@ -111,7 +151,16 @@ def main():
     ap.add_argument("out")
     ap.add_argument("--models", required=True, help="NAME:EPOCHS,...")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--lr", type=float, default=0.005)
+    ap.add_argument("--lr-min", type=float, default=5e-5)
+    ap.add_argument("--momentum", type=float, default=0.95)
+    ap.add_argument("--weight-decay", type=float, default=1e-4)
+    ap.add_argument("--schedule", choices=("cosine", "warmup-cosine"), default="cosine")
+    ap.add_argument("--warmup", type=float, default=0.0, help="epochs (warmup-cosine only)")
     args = ap.parse_args()
+    if args.warmup > 0 and args.schedule != "warmup-cosine":
+        ap.error("--warmup needs --schedule warmup-cosine")
     torch.backends.cudnn.benchmark = True
     torch.backends.cudnn.allow_tf32 = True
     torch.backends.cuda.matmul.allow_tf32 = True
@@ -124,7 +173,7 @@ def main():
     results = []
     for spec in args.models.split(","):
         name, epochs = spec.split(":")
-        results.append(train(name, int(epochs), data, args.seed))
+        results.append(train(name, int(epochs), data, args))
         with open(args.out, "w") as f:
             json.dump({"context": {"device": torch.cuda.get_device_name(),
                                    "torch": torch.__version__}, "results": results}, f, indent=1)
