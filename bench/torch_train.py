@@ -79,7 +79,8 @@ def scheduled_lr(args, epochs, step, steps_per_epoch):
     total = epochs * steps_per_epoch
     warmup = 0
     if args.warmup > 0:
-        warmup = min(max(1, round(args.warmup * steps_per_epoch)), total - 1)
+        # floor(x + 0.5): std::llround's halves away from zero (Python's round() goes to even)
+        warmup = min(max(1, math.floor(args.warmup * steps_per_epoch + 0.5)), total - 1)
     if step < warmup:
         return args.lr * (step + 1) / warmup
     t = (step - warmup) / (total - warmup)
