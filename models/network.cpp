@@ -36,7 +36,6 @@
 #include <random>
 
 #include "gpu/cuda_check.h"
-#include "models/conv_algorithm.h"
 #include "models/cudnn_descriptors.h"
 
 namespace ptq {
@@ -53,13 +52,38 @@ std::string shape_key(const Layer& l, int batch, MathMode math, bool determinist
          (math == MathMode::kTf32 ? ",tf32" : ",fp32") + (deterministic ? ",det" : "");
 }
 
-// The rules for choosing this network's convolution algorithms (models/conv_algorithm.h).
-ConvAlgoRules conv_rules(MathMode math, bool deterministic) {
-  return {kMaxWorkspaceBytes, math == MathMode::kTf32, deterministic};
+template <typename Algo>
+struct AlgoChoice {
+  Algo algo;
+  cudnnMathType_t math;
+  std::size_t workspace;
+};
+
+// The fastest measured algorithm usable under `math`: successful, within kMaxWorkspaceBytes,
+// in strict FP32 mode not a tensor-op one (the math type is then pinned to FMA), and when
+// `deterministic` one that cuDNN reports as deterministic (backward-filter ALGO_0 and ALGO_3 and
+// backward-data ALGO_0 add with atomics in a varying order).
+// workspace(algo, math type) gives the bytes it needs, or nothing when cuDNN refuses it.
+template <typename Perf, typename WorkspaceQuery>
+auto pick_algorithm(const Perf* perf, int returned, MathMode math, bool deterministic,
+                    WorkspaceQuery workspace) -> std::optional<AlgoChoice<decltype(perf->algo)>> {
+  for (int k = 0; k < returned; ++k) {
+    const Perf& p = perf[k];
+    if (p.status != CUDNN_STATUS_SUCCESS || p.memory > kMaxWorkspaceBytes) continue;
+    if (deterministic && p.determinism != CUDNN_DETERMINISTIC) continue;
+    const bool tensor_op =
+        p.mathType == CUDNN_TENSOR_OP_MATH || p.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
+    if (math == MathMode::kFp32 && tensor_op) continue;
+    const cudnnMathType_t m = math == MathMode::kFp32 ? CUDNN_FMA_MATH : p.mathType;
+    if (const std::optional<std::size_t> bytes = workspace(p.algo, m)) {
+      return AlgoChoice<decltype(perf->algo)>{p.algo, m, *bytes};
+    }
+  }
+  return std::nullopt;
 }
 
-cudnnMathType_t search_math(const ConvAlgoRules& rules) {
-  return rules.tensor_ops ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH;
+cudnnMathType_t search_math(MathMode math) {
+  return math == MathMode::kTf32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH;
 }
 
 // The convolution of a conv layer: padding, stride, groups, cross-correlation, float32.
@@ -108,22 +132,22 @@ std::vector<ConcatPart> concat_parts(const NetworkDesc& desc, const Layer& l) {
 // The algorithm of one convolution pass (forward, backward data or backward filter) for `key`,
 // measured once and cached: search(perf, &returned) runs cuDNN's Find...Ex for the pass with the
 // descriptor `conv` in search math; workspace_of(algo, &bytes) asks the pass's workspace size for
-// conv's current math type. `key` must name what `rules` depend on (shape_key does). Leaves conv
-// set to the chosen math type.
+// conv's current math type. `key` must name `math` and `deterministic` (shape_key does). Leaves
+// conv set to the chosen math type.
 template <typename Perf, int kCount, typename Choice, typename Search, typename WorkspaceOf>
 const Choice* cached_conv_choice(std::map<std::string, std::unique_ptr<Choice>>& cache,
                                  const std::string& key, cudnnConvolutionDescriptor_t conv,
-                                 const ConvAlgoRules& rules, Search search,
-                                 WorkspaceOf workspace_of, const std::string& model, const Layer& l,
-                                 const char* pass) {
+                                 MathMode math, bool deterministic, Search search,
+                                 WorkspaceOf workspace_of,
+                                 const std::string& model, const Layer& l, const char* pass) {
   auto found = cache.find(key);
   if (found == cache.end()) {
-    CUDNN_CHECK(cudnnSetConvolutionMathType(conv, search_math(rules)));
+    CUDNN_CHECK(cudnnSetConvolutionMathType(conv, search_math(math)));
     Perf perf[kCount];
     int returned = 0;
     search(perf, &returned);
-    const auto choice = pick_conv_algorithm(
-        perf, returned, rules,
+    const auto choice = pick_algorithm(
+        perf, returned, math, deterministic,
         [&](decltype(perf[0].algo) algo, cudnnMathType_t m) -> std::optional<std::size_t> {
           CUDNN_CHECK(cudnnSetConvolutionMathType(conv, m));
           std::size_t bytes = 0;
@@ -251,8 +275,8 @@ Network::Plan& Network::plan_for(int batch) {
         // planning: a scratch buffer of its size stands in).
         st.choice =
             cached_conv_choice<cudnnConvolutionFwdAlgoPerf_t, CUDNN_CONVOLUTION_FWD_ALGO_COUNT>(
-                conv_choices_, shape_key(l, batch, math_, deterministic_), st.conv->get(),
-                conv_rules(math_, deterministic_),
+                conv_choices_, shape_key(l, batch, math_, deterministic_), st.conv->get(), math_,
+                deterministic_,
                 [&](cudnnConvolutionFwdAlgoPerf_t* perf, int* returned) {
                   workspace_.resize(kMaxWorkspaceBytes);
                   DeviceBuffer<float> stand_in;  // for a conv on the network input
@@ -490,7 +514,7 @@ void Network::plan_backward(Plan& plan) {
     st.conv_filter = make_conv_descriptor(l);
     st.filter_choice = cached_conv_choice<cudnnConvolutionBwdFilterAlgoPerf_t,
                                           CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT>(
-        conv_filter_choices_, key, st.conv_filter->get(), conv_rules(plan.math, plan.deterministic),
+        conv_filter_choices_, key, st.conv_filter->get(), plan.math, plan.deterministic,
         [&](cudnnConvolutionBwdFilterAlgoPerf_t* perf, int* returned) {
           CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(
               dnn, st.x->get(), d_x, st.y->get(), grads_[i].data(), st.conv_filter->get(),
@@ -507,7 +531,7 @@ void Network::plan_backward(Plan& plan) {
     st.conv_data = make_conv_descriptor(l);
     st.data_choice = cached_conv_choice<cudnnConvolutionBwdDataAlgoPerf_t,
                                         CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT>(
-        conv_data_choices_, key, st.conv_data->get(), conv_rules(plan.math, plan.deterministic),
+        conv_data_choices_, key, st.conv_data->get(), plan.math, plan.deterministic,
         [&](cudnnConvolutionBwdDataAlgoPerf_t* perf, int* returned) {
           CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(
               dnn, st.w->get(), d_w, st.y->get(), grads_[i].data(), st.conv_data->get(),

@@ -7,8 +7,7 @@
 //    in double, and as the sum of the gradients its branches give alone;
 //  - every study network: finite gradients, non-zero where the maths says so, every bias gradient
 //    the sum of its layer's output gradient (for the logits exactly the batch sum of R), padding
-//    untouched, and a second backward (deterministic algorithms) that repeats the first bit for
-//    bit instead of accumulating.
+//    untouched, and a second backward that rewrites instead of accumulating.
 //
 // The loss is L = sum(logits * R) with a fixed random R, so dL/dlogits = R is what backward()
 // receives; L is summed on the host in double from the float logits. Strict FP32 math throughout.
