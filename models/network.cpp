@@ -138,8 +138,8 @@ template <typename Perf, int kCount, typename Choice, typename Search, typename 
 const Choice* cached_conv_choice(std::map<std::string, std::unique_ptr<Choice>>& cache,
                                  const std::string& key, cudnnConvolutionDescriptor_t conv,
                                  MathMode math, bool deterministic, Search search,
-                                 WorkspaceOf workspace_of,
-                                 const std::string& model, const Layer& l, const char* pass) {
+                                 WorkspaceOf workspace_of, const std::string& model, const Layer& l,
+                                 const char* pass) {
   auto found = cache.find(key);
   if (found == cache.end()) {
     CUDNN_CHECK(cudnnSetConvolutionMathType(conv, search_math(math)));
