@@ -116,8 +116,9 @@ double cosine_lr(double lr, double lr_min, int epoch, int epochs);
 
 // The learning rate of optimiser step `step` (0-based over the whole run) when an epoch has
 // steps_per_epoch (>= 1) steps. kCosine: cosine_lr of the step's epoch. kWarmupCosine, with
-// W = max(1, round(warmup_epochs * steps_per_epoch)) warmup steps when warmup_epochs > 0 (else
-// W = 0) and T = epochs * steps_per_epoch steps in all: lr * (step + 1) / W for step < W, then
+// W = min(T - 1, max(1, round(warmup_epochs * steps_per_epoch))) warmup steps when
+// warmup_epochs > 0 (else W = 0; halves round away from zero) and T = epochs * steps_per_epoch
+// steps in all: lr * (step + 1) / W for step < W, then
 // lr_min + (lr - lr_min) * (1 + cos(pi * (step - W) / (T - W))) / 2, which is lr at step W and
 // reaches lr_min at step T (one past the last step).
 double scheduled_lr(const TrainOptions& options, std::int64_t step, std::int64_t steps_per_epoch);
