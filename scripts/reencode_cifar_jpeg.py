@@ -39,6 +39,9 @@ def main(src, dst, quality):
         sys.exit(f"quality {quality}: expected 1..95")
     if os.path.abspath(src) == os.path.abspath(dst):
         sys.exit("OUT_DIR must differ from IN_DIR")
+    missing = [n for n in BATCHES if not os.path.isfile(os.path.join(src, n))]
+    if missing:
+        sys.exit(f"{src}: missing {', '.join(missing)} (a CIFAR-10 binary folder holds all six)")
     os.makedirs(dst, exist_ok=True)
     squared, count = 0, 0
     for name in BATCHES:
@@ -65,6 +68,9 @@ def main(src, dst, quality):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 4:
+    if len(sys.argv) != 4 or not sys.argv[3].isdigit():
         sys.exit(__doc__)
-    main(sys.argv[1], sys.argv[2], int(sys.argv[3]))
+    try:
+        main(sys.argv[1], sys.argv[2], int(sys.argv[3]))
+    except OSError as e:  # a missing batch, an unwritable OUT_DIR: the input is never written to
+        sys.exit(f"reencode_cifar_jpeg.py: {e}")
