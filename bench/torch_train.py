@@ -15,10 +15,16 @@ formula of ptqbench's scheduled_lr), so `--batch 128 --lr 0.05 --momentum 0.9 --
 Reports per epoch the training loss/accuracy, validation accuracy and the training loop's
 images/s (CUDA events around the epoch's steps, validation excluded, as ptqbench's log), and the
 test accuracy at the epoch of the best validation accuracy (ptqbench tests its best checkpoint).
+`--precision bf16` runs forward and loss under torch.autocast(bfloat16) (parameters and the
+optimiser stay float32: PyTorch's mixed precision, which ptqbench does not have) and
+`--channels-last` stores activations and convolution weights NHWC: together they measure what a
+mixed-precision NHWC training step would buy on this GPU.
 Usage: torch_train.py DATA_DIR OUT.json --models ResNet_18:30,AlexNet_BN:25 [--seed 0]
        [--batch N] [--lr X] [--lr-min X] [--momentum X] [--weight-decay X]
-       [--schedule cosine|warmup-cosine] [--warmup EPOCHS]
+       [--schedule cosine|warmup-cosine] [--warmup EPOCHS] [--precision tf32|bf16]
+       [--channels-last]
 """
+import contextlib
 import argparse
 import json
 import math
@@ -62,12 +68,24 @@ def augment(x_uint8, gen):
     return out.permute(0, 3, 1, 2)
 
 
-def accuracy(model, x, y, batch=1000):
+def precision_context(args):
+    """Mixed precision (autocast to bfloat16) for --precision bf16, nothing for tf32."""
+    if args.precision == "bf16":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def layout(x, args):
+    return x.contiguous(memory_format=torch.channels_last) if args.channels_last else x
+
+
+def accuracy(model, x, y, args, batch=1000):
     model.eval()
     correct = 0
-    with torch.no_grad():
+    with torch.no_grad(), precision_context(args):
         for i in range(0, x.shape[0], batch):
-            correct += (model(normalise(x[i:i + batch])).argmax(1) == y[i:i + batch]).sum().item()
+            out = model(layout(normalise(x[i:i + batch]), args))
+            correct += (out.argmax(1) == y[i:i + batch]).sum().item()
     return 100.0 * correct / x.shape[0]
 
 
@@ -92,6 +110,8 @@ def train(name, epochs, data, args):
     gen = torch.Generator(device="cuda").manual_seed(args.seed)
     x_train, y_train, x_val, y_val, x_test, y_test = data
     model = MODELS[name]().cuda()
+    if args.channels_last:
+        model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum, nesterov=True,
                           weight_decay=args.weight_decay)
     loss_fn = nn.CrossEntropyLoss()
@@ -111,10 +131,11 @@ def train(name, epochs, data, args):
                 group["lr"] = scheduled_lr(args, epochs, step, steps_per_epoch)
             step += 1
             idx = order[i:i + args.batch]
-            x = normalise(augment(x_train[idx], gen))
+            x = layout(normalise(augment(x_train[idx], gen)), args)
             y = y_train[idx]
-            out = model(x)
-            loss = loss_fn(out, y)
+            with precision_context(args):
+                out = model(x)
+                loss = loss_fn(out, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -124,12 +145,12 @@ def train(name, epochs, data, args):
         end.synchronize()
         epoch_ms = begin.elapsed_time(end)
         train_ms += epoch_ms
-        val = accuracy(model, x_val, y_val)
+        val = accuracy(model, x_val, y_val, args)
         row = {"epoch": epoch, "train_loss": loss_sum.item() / n,
                "train_acc": 100.0 * correct.item() / n, "val_acc": val,
                "images_per_s": n / (epoch_ms / 1e3), "seconds": time.time() - start}
         if val > best[0]:
-            best = (val, epoch, accuracy(model, x_test, y_test))
+            best = (val, epoch, accuracy(model, x_test, y_test, args))
         rows.append(row)
         print(f"{name} epoch {epoch}/{epochs} loss {row['train_loss']:.4f} train "
               f"{row['train_acc']:.2f}% val {val:.2f}% {row['images_per_s']:.0f} img/s "
@@ -137,7 +158,8 @@ def train(name, epochs, data, args):
     result = {"model": name, "epochs": epochs, "batch": args.batch, "lr": args.lr,
               "lr_min": args.lr_min, "momentum": args.momentum,
               "weight_decay": args.weight_decay, "schedule": args.schedule,
-              "warmup": args.warmup, "best_val_acc": best[0], "best_epoch": best[1],
+              "warmup": args.warmup, "precision": args.precision,
+              "channels_last": args.channels_last, "best_val_acc": best[0], "best_epoch": best[1],
               "test_acc": best[2], "train_seconds": train_ms / 1e3,
               "images_per_s": epochs * n / (train_ms / 1e3), "seconds": time.time() - start,
               "log": rows}
@@ -159,6 +181,9 @@ def main():
     ap.add_argument("--weight-decay", type=float, default=1e-4)
     ap.add_argument("--schedule", choices=("cosine", "warmup-cosine"), default="cosine")
     ap.add_argument("--warmup", type=float, default=0.0, help="epochs (warmup-cosine only)")
+    ap.add_argument("--precision", choices=("tf32", "bf16"), default="tf32",
+                    help="bf16: autocast forward and loss to bfloat16")
+    ap.add_argument("--channels-last", action="store_true", help="NHWC activations and weights")
     args = ap.parse_args()
     if args.warmup > 0 and args.schedule != "warmup-cosine":
         ap.error("--warmup needs --schedule warmup-cosine")
