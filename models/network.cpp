@@ -465,7 +465,15 @@ const float* Network::forward(const float* d_input, int batch, ForwardMode mode)
   if (batch <= 0) throw ModelError(desc_.model + ": forward needs a batch of at least 1");
   if (!d_input) throw ModelError(desc_.model + ": forward got a null input");
   Plan& plan = plan_for(batch);
-  for (int i = 0; i < static_cast<int>(desc_.layers.size()); ++i) run_layer(plan, i, d_input, mode);
+  const int n = static_cast<int>(desc_.layers.size());
+  for (int i = 0; i < n; ++i) {
+    if (timing_) forward_events_[i].record(ctx_.stream());
+    run_layer(plan, i, d_input, mode);
+  }
+  if (timing_) {
+    forward_events_[n].record(ctx_.stream());
+    forward_timed_ = true;
+  }
   last_plan_ = &plan;
   last_input_ = d_input;
   last_mode_ = mode;
@@ -713,7 +721,38 @@ void Network::backward(const float* d_grad_logits) {
                              static_cast<std::size_t>(plan.batch) * kNumClasses * sizeof(float),
                              cudaMemcpyDeviceToDevice, ctx_.stream()));
   grad_written_[n - 1] = true;
-  for (int i = n - 1; i >= 0; --i) backward_layer(plan, i);
+  for (int i = n - 1; i >= 0; --i) {
+    if (timing_) backward_events_[i + 1].record(ctx_.stream());
+    backward_layer(plan, i);
+  }
+  if (timing_) {
+    backward_events_[0].record(ctx_.stream());
+    backward_timed_ = true;
+  }
+}
+
+void Network::set_layer_timing(bool on) {
+  if (on && !timing_) {
+    const std::size_t events = desc_.layers.size() + 1;
+    forward_events_.resize(events);
+    backward_events_.resize(events);
+    forward_timed_ = backward_timed_ = false;
+  }
+  timing_ = on;
+}
+
+Network::LayerTimes Network::layer_times() const {
+  const std::size_t n = desc_.layers.size();
+  LayerTimes t;
+  if (forward_timed_) {
+    for (std::size_t i = 0; i < n; ++i)
+      t.forward_ms.push_back(forward_events_[i + 1].elapsed_ms_since(forward_events_[i]));
+  }
+  if (backward_timed_) {  // layer i's backward runs from event i + 1 to event i
+    for (std::size_t i = 0; i < n; ++i)
+      t.backward_ms.push_back(backward_events_[i].elapsed_ms_since(backward_events_[i + 1]));
+  }
+  return t;
 }
 
 Checkpoint Network::to_checkpoint() const {

@@ -57,6 +57,20 @@ class Network {
   void set_deterministic(bool on) { deterministic_ = on; }
   bool deterministic() const { return deterministic_; }
 
+  // On: every forward and backward also records a CUDA event before each layer's step and one
+  // after the last, so layer_times() can say how long each layer ran on the GPU (a few
+  // microseconds of recording per layer; off, the default, records nothing).
+  void set_layer_timing(bool on);
+  bool layer_timing() const { return timing_; }
+
+  // Per-layer GPU milliseconds of the last forward and of the last backward while timing was on,
+  // indexed by layer (a backward layer's time includes its gradient adds into its producers); a
+  // pass that has not run since timing was switched on gives an empty vector. Waits for them.
+  struct LayerTimes {
+    std::vector<float> forward_ms, backward_ms;
+  };
+  LayerTimes layer_times() const;
+
   // d_input: batch x 3 x 32 x 32 floats on the device, NCHW. Enqueues the whole forward on the
   // context's stream and returns the device logits, batch x 10, owned by the network and valid
   // until the next forward. The first call at a batch size plans it (descriptors, algorithm
@@ -134,6 +148,11 @@ class Network {
   Plan* last_plan_ = nullptr;
   const float* last_input_ = nullptr;
   ForwardMode last_mode_ = ForwardMode::kInference;
+  // Layer timing: events before each layer's forward (and one after the last), before each
+  // layer's backward (and one after layer 0's); whether each pass ran since timing was switched on.
+  bool timing_ = false;
+  std::vector<CudaEvent> forward_events_, backward_events_;
+  bool forward_timed_ = false, backward_timed_ = false;
   std::uint64_t dropout_seed_;
 };
 

@@ -763,5 +763,54 @@ TEST_F(NetworkBackward, EveryStudyNetworkGetsFiniteGradientsWrittenNotAccumulate
   }
 }
 
+// Layer timing records nothing while off; on, it gives every layer of each pass that ran a
+// finite, non-negative time, whose sum fits between events around the whole pass, and it changes
+// no result (deterministic algorithms, so the gradients must repeat bit for bit).
+TEST_F(NetworkBackward, LayerTimingTimesEveryLayerOfThePassesThatRanAndChangesNothing) {
+  Network net(*ctx_, build_network_desc("ResNet_18"), test::kSeed);
+  net.set_math_mode(MathMode::kTf32);
+  net.set_deterministic(true);
+  std::mt19937_64 rng(test::kSeed + 9);
+  LossProbe probe(*ctx_, net, 4, rng);
+  const std::size_t layers = net.desc().layers.size();
+  probe.forward_backward();
+  const std::vector<float> untimed = net.gradients_to_host();
+  EXPECT_TRUE(net.layer_times().forward_ms.empty());
+  EXPECT_TRUE(net.layer_times().backward_ms.empty());
+
+  net.set_layer_timing(true);
+  CudaEvent before, after;
+  before.record(ctx_->stream());
+  probe.loss();  // a forward only
+  after.record(ctx_->stream());
+  const float pass_ms = after.elapsed_ms_since(before);
+  Network::LayerTimes t = net.layer_times();
+  ASSERT_EQ(t.forward_ms.size(), layers);
+  EXPECT_TRUE(t.backward_ms.empty()) << "no backward has run since timing was switched on";
+  double sum = 0;
+  int positive = 0;
+  for (const float ms : t.forward_ms) {
+    EXPECT_TRUE(std::isfinite(ms) && ms >= 0) << ms;
+    sum += ms;
+    positive += ms > 0;
+  }
+  EXPECT_LE(sum, pass_ms + 1e-3 * layers);  // within the events' resolution
+  EXPECT_GT(positive, static_cast<int>(layers) / 2);
+
+  probe.forward_backward();
+  t = net.layer_times();
+  ASSERT_EQ(t.forward_ms.size(), layers);
+  ASSERT_EQ(t.backward_ms.size(), layers);
+  const int conv0 = 0;  // the first layer: a convolution on the image, whose backward is dW only
+  ASSERT_EQ(net.desc().layers[conv0].kind, LayerKind::kConv);
+  EXPECT_GT(t.backward_ms[conv0], 0.0f);
+  for (const float ms : t.backward_ms) EXPECT_TRUE(std::isfinite(ms) && ms >= 0) << ms;
+  EXPECT_EQ(net.gradients_to_host(), untimed);
+
+  net.set_layer_timing(false);
+  probe.forward_backward();
+  EXPECT_EQ(net.gradients_to_host(), untimed);
+}
+
 }  // namespace
 }  // namespace ptq
