@@ -4,8 +4,8 @@
 //   bn       cudnnBatchNormalizationForwardInference | ...ForwardTraining (batch statistics,
 //            running statistics updated with momentum kBatchNormMomentum, unbiased variance)
 //   relu(6)  cudnnActivationForward (RELU | CLIPPED_RELU with ceiling 6)
-//   maxpool  cudnnPoolingForward (MAX); adaptive avgpool: cudnnPoolingForward (AVERAGE) with the
-//            whole plane as window
+//   maxpool  kernels/max_pool.cuh (also records each window's winner in training); adaptive
+//            avgpool: cudnnPoolingForward (AVERAGE) with the whole plane as window
 //   linear   cublasSgemm y = x W^T (+ cudnnAddTensor for the bias, broadcast over the batch)
 //   add      cudnnOpTensor (ADD)
 //   concat   one cudaMemcpy2DAsync per input into its channel slice of every image
@@ -21,7 +21,9 @@
 //   conv     cudnnConvolutionBackwardFilter (weights), ...BackwardBias, ...BackwardData (input;
 //            skipped for the network's input); algorithms found like the forward ones
 //   bn       cudnnBatchNormalizationBackward with the batch statistics saved by the forward
-//   relu(6)  cudnnActivationBackward;  maxpool, avgpool  cudnnPoolingBackward
+//   relu(6)  cudnnActivationBackward;  avgpool  cudnnPoolingBackward
+//   maxpool  kernels/max_pool.cuh: each input gathers dy from the windows it won (cuDNN's
+//            deterministic max-pool backward took 20 of Inception_BN's 67 ms per step on the H200)
 //   linear   cublasSgemm twice (dx = dy W, dW = dy^T x) + cudnnConvolutionBackwardBias
 //   add      cudnnAddTensor of the output gradient into each input's
 //   concat   cudaMemcpy2DAsync of each channel slice (through a scratch buffer when adding)
@@ -36,6 +38,7 @@
 #include <random>
 
 #include "gpu/cuda_check.h"
+#include "kernels/max_pool.cuh"
 #include "models/cudnn_descriptors.h"
 
 namespace ptq {
@@ -117,6 +120,11 @@ struct ConcatPart {
   std::size_t bytes;
 };
 
+// A max-pool layer's geometry at a batch size (its planes are the batch's channels).
+MaxPoolShape max_pool_shape(const Layer& l, int batch) {
+  return {batch * l.in.c, l.in.h, l.in.w, l.kernel, l.stride, l.padding};
+}
+
 std::vector<ConcatPart> concat_parts(const NetworkDesc& desc, const Layer& l) {
   const std::size_t plane = static_cast<std::size_t>(l.out.h) * l.out.w;
   std::vector<ConcatPart> parts;
@@ -180,6 +188,7 @@ struct LayerStep {
   std::optional<OpTensorDescriptor> op;
   DeviceBuffer<float> saved_mean, saved_inv_var;  // bn training: kept for the backward pass
   DeviceBuffer<unsigned char> dropout_reserve;    // dropout training: the mask, for backward
+  DeviceBuffer<std::uint8_t> pool_winner;         // max pool training: each window's winner
 };
 
 struct Network::Plan {
@@ -316,12 +325,15 @@ Network::Plan& Network::plan_for(int batch) {
             l.kind == LayerKind::kRelu ? CUDNN_ACTIVATION_RELU : CUDNN_ACTIVATION_CLIPPED_RELU,
             CUDNN_PROPAGATE_NAN, l.kind == LayerKind::kRelu ? 0.0 : 6.0));
         break;
-      case LayerKind::kMaxPool:
-        st.pool.emplace();
-        CUDNN_CHECK(cudnnSetPooling2dDescriptor(st.pool->get(), CUDNN_POOLING_MAX_DETERMINISTIC,
-                                                CUDNN_PROPAGATE_NAN, l.kernel, l.kernel, l.padding,
-                                                l.padding, l.stride, l.stride));
+      case LayerKind::kMaxPool: {
+        const MaxPoolShape shape = max_pool_shape(l, batch);
+        if (shape.out_h() != l.out.h || shape.out_w() != l.out.w) {
+          throw ModelError(desc_.model + " layer '" + l.name + "': max pool computes output " +
+                           std::to_string(shape.out_h()) + "x" + std::to_string(shape.out_w()));
+        }
+        st.pool_winner.resize(shape.out_count());
         break;
+      }
       case LayerKind::kAvgPool:
         st.pool.emplace();
         CUDNN_CHECK(
@@ -407,7 +419,11 @@ void Network::run_layer(Plan& plan, int i, const float* d_input, ForwardMode mod
       CUDNN_CHECK(cudnnActivationForward(dnn, st.act->get(), &kOne, st.x->get(), x, &kZero,
                                          st.y->get(), y));
       break;
-    case LayerKind::kMaxPool:
+    case LayerKind::kMaxPool:  // the winners only when a backward may follow
+      max_pool_forward(x, max_pool_shape(l, plan.batch), y,
+                       mode == ForwardMode::kTraining ? st.pool_winner.data() : nullptr,
+                       ctx_.stream());
+      break;
     case LayerKind::kAvgPool:
       CUDNN_CHECK(
           cudnnPoolingForward(dnn, st.pool->get(), &kOne, st.x->get(), x, &kZero, st.y->get(), y));
@@ -624,7 +640,12 @@ void Network::backward_layer(Plan& plan, int i) {
                                           grads_[p].data()));
       break;
     }
-    case LayerKind::kMaxPool:
+    case LayerKind::kMaxPool: {
+      if (p == kNetworkInput) break;
+      max_pool_backward(st.pool_winner.data(), dy, max_pool_shape(l, plan.batch), beta_for(p),
+                        grads_[p].data(), stream);
+      break;
+    }
     case LayerKind::kAvgPool: {
       if (p == kNetworkInput) break;
       const float beta = beta_for(p);

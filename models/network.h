@@ -1,5 +1,6 @@
 // A network on the GPU: the layer graph of models/model_desc.h run forward on cuDNN (convolution,
-// batch norm, activation, pooling, tensor add, dropout) and cuBLAS (linear), float32, NCHW.
+// batch norm, activation, average pooling, tensor add, dropout), cuBLAS (linear) and our max-pool
+// kernels (kernels/max_pool.cuh), float32, NCHW.
 //
 // Layout NCHW: PyTorch's default, so weights (conv out x in x kh x kw, linear out x in), the
 // flatten order before the first linear layer and checkpoints all read the same as the study's;

@@ -1,0 +1,188 @@
+// Max pooling kernels against their CPU reference (kernels/max_pool.h): hand-checked windows,
+// every geometry of the study networks and odd ones, tie-heavy and edge-value inputs.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <stdexcept>
+#include <vector>
+
+#include "gpu/device_buffer.h"
+#include "kernels/max_pool.cuh"
+#include "kernels/max_pool_ref.h"
+#include "tests/gpu_test_util.h"
+#include "tests/test_inputs.h"
+
+namespace ptq {
+namespace {
+
+constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+constexpr float kInf = std::numeric_limits<float>::infinity();
+
+std::uint32_t bits(float v) {
+  std::uint32_t b;
+  std::memcpy(&b, &v, sizeof b);
+  return b;
+}
+
+TEST(MaxPoolRef, HandCheckedWindowsWithTiesNanAndPadding) {
+  // One 3 x 3 plane, kernel 2, stride 1, padding 1: a 4 x 4 output whose corner windows hold one
+  // position each. Row-major:  5 5 1 / 2 NaN 7 / 0 7 -Inf.
+  const MaxPoolShape s{1, 3, 3, 2, 1, 1};
+  const std::vector<float> x = {5, 5, 1, 2, kNaN, 7, 0, 7, -kInf};
+  std::vector<float> y;
+  std::vector<std::uint8_t> winner;
+  max_pool_forward_ref(x, s, y, winner);
+  ASSERT_EQ(y.size(), 16u);
+  // Output (0, 1) covers x(0,0) and x(0,1), both 5: the first, at window offset 2 (kh 1, kw 0).
+  EXPECT_EQ(y[1], 5.0f);
+  EXPECT_EQ(winner[1], 2);
+  // Output (1, 1) covers 5 5 / 2 NaN: the NaN wins (offset 3).
+  EXPECT_TRUE(std::isnan(y[5]));
+  EXPECT_EQ(winner[5], 3);
+  // Output (2, 3) covers x(1,2) = 7 and x(2,2) = -Inf (offsets 0 and 2): 7 at offset 0.
+  EXPECT_EQ(y[11], 7.0f);
+  EXPECT_EQ(winner[11], 0);
+  // Output (3, 3) covers only x(2,2) = -Inf: it wins though nothing is smaller.
+  EXPECT_EQ(y[15], -kInf);
+  EXPECT_EQ(winner[15], 0);
+
+  // Backward: every output's dy = 1 + its index; x(0,0) wins outputs 0, 1 and 4 (dy 1, 2, 5),
+  // not 5 (the NaN's).
+  std::vector<float> dy(16), dx(9, 100.0f);
+  for (int i = 0; i < 16; ++i) dy[i] = 1.0f + i;
+  max_pool_backward_ref(winner, dy, s, 0.5f, dx);
+  EXPECT_FLOAT_EQ(dx[0], 50.0f + 1 + 2 + 5);
+  EXPECT_FLOAT_EQ(dx[1], 50.0f + 3);  // output 2 only: outputs 5 and 6 go to the NaN
+}
+
+TEST(MaxPoolRef, RejectsShapesWithoutAValidWindow) {
+  EXPECT_THROW(check_max_pool_shape({0, 4, 4, 2, 2, 0}), std::invalid_argument);
+  EXPECT_THROW(check_max_pool_shape({1, 4, 4, 0, 1, 0}), std::invalid_argument);
+  EXPECT_THROW(check_max_pool_shape({1, 4, 4, 16, 1, 0}), std::invalid_argument);
+  EXPECT_THROW(check_max_pool_shape({1, 4, 4, 2, 0, 0}), std::invalid_argument);
+  EXPECT_THROW(check_max_pool_shape({1, 4, 4, 2, 1, 2}), std::invalid_argument);  // padding
+  EXPECT_THROW(check_max_pool_shape({1, 4, 4, 2, 1, -1}), std::invalid_argument);
+  EXPECT_THROW(check_max_pool_shape({1, 2, 9, 5, 1, 1}), std::invalid_argument);  // 4 rows < 5
+  EXPECT_NO_THROW(check_max_pool_shape({1, 2, 9, 4, 1, 1}));
+}
+
+// Inputs: half tie-heavy (a few levels, many zeros as after a ReLU), half normal, with edge values
+// sprinkled in: NaN, +-Inf, +-0, the largest finite floats and a subnormal.
+std::vector<float> pool_inputs(std::size_t n, std::mt19937_64& rng) {
+  std::vector<float> x = test::normal_values(n, 1.0f, rng);
+  const float levels[] = {0.0f, 0.0f, 0.0f, 0.5f, 1.0f, -1.0f};
+  const float edges[] = {kNaN,
+                         kInf,
+                         -kInf,
+                         -0.0f,
+                         0.0f,
+                         std::numeric_limits<float>::max(),
+                         -std::numeric_limits<float>::max(),
+                         std::numeric_limits<float>::denorm_min()};
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::uint64_t r = rng() % 1000;
+    if (r < 500)
+      x[i] = levels[rng() % 6];
+    else if (r < 510)
+      x[i] = edges[rng() % 8];
+  }
+  return x;
+}
+
+struct Case {
+  int planes, h, w, kernel, stride, padding;
+};
+
+TEST(MaxPool, MatchesReferenceForwardAndBackwardAndRepeatsBitForBit) {
+  PTQ_REQUIRE_GPU();
+  std::mt19937_64 rng(test::kSeed);
+  const Case cases[] = {
+      {6, 32, 32, 3, 1, 1},     // Inception_BN's branch pools
+      {5, 16, 16, 3, 2, 1},     // its stage pools
+      {3, 15, 15, 3, 2, 1},     // odd size
+      {4, 32, 32, 2, 2, 0},     // VGG, AlexNet
+      {3, 7, 7, 2, 2, 0},       // floor drops the last row and column
+      {2, 13, 11, 3, 2, 0},     // non-square, no padding
+      {2, 11, 9, 5, 3, 2},      // a large window with stride 3
+      {2, 5, 6, 1, 1, 0},       // 1 x 1: the identity
+      {96, 128, 128, 3, 1, 1},  // more outputs than one grid-stride pass covers
+  };
+  for (const Case& c : cases) {
+    const MaxPoolShape s{c.planes, c.h, c.w, c.kernel, c.stride, c.padding};
+    SCOPED_TRACE(::testing::Message() << "planes " << c.planes << " " << c.h << "x" << c.w << " k"
+                                      << c.kernel << " s" << c.stride << " p" << c.padding);
+    const std::vector<float> x = pool_inputs(s.in_count(), rng);
+    std::vector<float> want_y;
+    std::vector<std::uint8_t> want_winner;
+    max_pool_forward_ref(x, s, want_y, want_winner);
+
+    DeviceBuffer<float> d_x, d_y(s.out_count());
+    DeviceBuffer<std::uint8_t> d_winner(s.out_count());
+    d_x.upload(x);
+    max_pool_forward(d_x.data(), s, d_y.data(), d_winner.data(), nullptr);
+    const std::vector<float> y = d_y.to_host();
+    const std::vector<std::uint8_t> winner = d_winner.to_host();
+    std::size_t y_bad = 0, winner_bad = 0;
+    for (std::size_t o = 0; o < y.size(); ++o) {
+      y_bad += bits(y[o]) != bits(want_y[o]);
+      winner_bad += winner[o] != want_winner[o];
+    }
+    EXPECT_EQ(y_bad, 0u);
+    EXPECT_EQ(winner_bad, 0u);
+    // Without a winner buffer (inference) the output is the same, and so is it with 64-bit
+    // index arithmetic (used for counts above 2^31 - 1, forced here).
+    DeviceBuffer<float> d_y2(s.out_count());
+    max_pool_forward(d_x.data(), s, d_y2.data(), nullptr, nullptr);
+    EXPECT_EQ(std::memcmp(d_y2.to_host().data(), y.data(), y.size() * sizeof(float)), 0);
+    DeviceBuffer<std::uint8_t> d_winner64(s.out_count());
+    max_pool_forward(d_x.data(), s, d_y2.data(), d_winner64.data(), nullptr, MaxPoolIndex::k64);
+    EXPECT_EQ(std::memcmp(d_y2.to_host().data(), y.data(), y.size() * sizeof(float)), 0);
+    EXPECT_EQ(d_winner64.to_host(), winner);
+
+    const std::vector<float> dy = test::normal_values(s.out_count(), 1.0f, rng);
+    DeviceBuffer<float> d_dy, d_dx(s.in_count());
+    d_dy.upload(dy);
+    for (const float beta : {0.0f, 1.0f, 0.5f}) {
+      SCOPED_TRACE(::testing::Message() << "beta " << beta);
+      // beta 0 must not read dx: start it as NaN there.
+      std::vector<float> dx0 = beta == 0.0f ? std::vector<float>(s.in_count(), kNaN)
+                                            : test::normal_values(s.in_count(), 1.0f, rng);
+      std::vector<float> want_dx = dx0;
+      max_pool_backward_ref(want_winner, dy, s, beta, want_dx);
+      // Twice with the automatic (32-bit) indices, once with 64-bit ones: all bit for bit alike.
+      std::vector<std::vector<float>> runs;
+      for (const MaxPoolIndex index :
+           {MaxPoolIndex::kAuto, MaxPoolIndex::kAuto, MaxPoolIndex::k64}) {
+        d_dx.upload(dx0);
+        max_pool_backward(d_winner.data(), d_dy.data(), s, beta, d_dx.data(), nullptr, index);
+        runs.push_back(d_dx.to_host());
+      }
+      EXPECT_EQ(std::memcmp(runs[0].data(), runs[1].data(), runs[0].size() * sizeof(float)), 0);
+      EXPECT_EQ(std::memcmp(runs[0].data(), runs[2].data(), runs[0].size() * sizeof(float)), 0);
+      std::size_t bad = 0;
+      for (std::size_t i = 0; i < want_dx.size(); ++i) {
+        // At most kernel^2 float additions against one rounding of a double sum.
+        const float tol = 1e-6f * (1.0f + std::abs(want_dx[i])) * c.kernel * c.kernel;
+        if (!(std::abs(runs[0][i] - want_dx[i]) <= tol)) {
+          if (++bad <= 3) ADD_FAILURE() << "dx[" << i << "] " << runs[0][i] << " vs " << want_dx[i];
+        }
+      }
+      EXPECT_EQ(bad, 0u);
+    }
+  }
+}
+
+TEST(MaxPool, LaunchersRejectBadShapesBeforeLaunching) {
+  PTQ_REQUIRE_GPU();
+  DeviceBuffer<float> d(16);
+  EXPECT_THROW(max_pool_forward(d.data(), {1, 4, 4, 2, 1, 2}, d.data(), nullptr, nullptr),
+               std::invalid_argument);
+  EXPECT_THROW(max_pool_backward(nullptr, d.data(), {1, 4, 4, 0, 1, 0}, 0.0f, d.data(), nullptr),
+               std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace ptq
