@@ -182,6 +182,12 @@ TEST(MaxPool, LaunchersRejectBadShapesBeforeLaunching) {
                std::invalid_argument);
   EXPECT_THROW(max_pool_backward(nullptr, d.data(), {1, 4, 4, 0, 1, 0}, 0.0f, d.data(), nullptr),
                std::invalid_argument);
+  // 2^32 inputs cannot take 32-bit indices: refused before anything is read.
+  const MaxPoolShape huge{1 << 16, 1 << 8, 1 << 8, 2, 2, 0};
+  EXPECT_THROW(max_pool_forward(nullptr, huge, nullptr, nullptr, nullptr, MaxPoolIndex::k32),
+               std::invalid_argument);
+  EXPECT_THROW(max_pool_backward(nullptr, nullptr, huge, 0.0f, nullptr, nullptr, MaxPoolIndex::k32),
+               std::invalid_argument);
 }
 
 }  // namespace
