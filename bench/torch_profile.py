@@ -6,24 +6,62 @@ momentum 0.9 and weight decay 5e-4) on random images, TF32 on, cudnn.benchmark o
 bfloat16 autocast and channels-last. Prints the median step time over CUDA events, images/s, and
 the CUDA kernels that took the most time in the profiled steps (torch.profiler, summed by kernel
 name), so a slow group in layer_profile's table can be matched to what PyTorch runs instead.
+`--groups OUT.json` reads a saved run and sums its kernels into layer_profile-like groups by
+kernel name (KERNEL_GROUPS: cuDNN's batch-norm kernels; convolution kernels with their layout
+transforms; pooling; concatenation; everything else), without a GPU.
 Usage: torch_profile.py MODEL [--batch 128] [--steps 20] [--precision tf32|bf16]
        [--channels-last] [--json OUT.json]
+       torch_profile.py --groups OUT.json
 """
 import argparse
 import contextlib
 import json
 import statistics
-
-import torch
-from torch import nn
-from torch.profiler import ProfilerActivity, profile
-
-from torch_forward import MODELS
+import sys
 
 WARMUP_STEPS = 3
 
+# (group, substrings of a lowercased kernel name), first match wins.
+KERNEL_GROUPS = [
+    ("bn", ["cudnn::bn_"]),
+    ("pool", ["max_pool", "pooling"]),
+    ("conv", ["xmma", "cutlass", "implicit_gemm", "wgrad", "dgrad", "fprop", "conv", "winograd",
+              "fft", "nchwtonhwc", "nhwctonchw", "im2col", "scalepacked"]),
+    ("concat", ["cat"]),
+]
+
+
+def kernel_group(name):
+    lower = name.lower()
+    for group, keys in KERNEL_GROUPS:
+        if any(k in lower for k in keys):
+            return group
+    return "other"
+
+
+def print_groups(path):
+    with open(path) as f:
+        run = json.load(f)
+    groups = {}
+    for name, ms in run["kernels_ms_per_step"].items():
+        groups[kernel_group(name)] = groups.get(kernel_group(name), 0.0) + ms
+    total = sum(groups.values())
+    print(f"{run['model']}, batch {run['batch']}, {run['precision']}: step {run['step_ms']:.3f} ms, "
+          f"kernels {total:.3f} ms per step")
+    for group, ms in sorted(groups.items(), key=lambda kv: -kv[1]):
+        print(f"  {group:8s} {ms:8.3f} ms {100 * ms / total:5.1f}%")
+
 
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--groups":
+        print_groups(sys.argv[2])
+        return
+    import torch
+    from torch import nn
+    from torch.profiler import ProfilerActivity, profile
+
+    from torch_forward import MODELS
+
     ap = argparse.ArgumentParser()
     ap.add_argument("model", choices=sorted(MODELS))
     ap.add_argument("--batch", type=int, default=128)
