@@ -1,6 +1,8 @@
-// Max pooling kernels (see max_pool.h): one thread per output for the forward, one per input for
-// the backward, which gathers from the few windows that cover its position instead of scattering
-// with atomics.
+// Max pooling kernels (semantics in max_pool.h): y[o] = max of o's window (first maximum wins,
+// NaN propagates), winner[o] = its window offset; dx[i] = beta * dx[i] + sum of dy[o] over the
+// windows o that i won. One thread per output for the forward, one per input for the backward,
+// which gathers from the few windows covering its position instead of scattering with atomics.
+// Test: build/tests/max_pool_test; benchmark: build/bench/max_pool_bench.
 #include <algorithm>
 #include <limits>
 #include <stdexcept>
