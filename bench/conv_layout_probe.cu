@@ -102,13 +102,13 @@ float transform_ms(GpuContext& ctx, int n, int c, int h, int w, const float* src
   return ms[ms.size() / 2];
 }
 
-int run(const std::string& model, int batch) {
+int run(const NetworkDesc& desc, int batch) {
   const std::string no_gpu = gpu_unavailable_reason();
   if (!no_gpu.empty()) {
     std::fprintf(stderr, "conv_layout_probe: %s\n", no_gpu.c_str());
     return 1;
   }
-  const NetworkDesc desc = build_network_desc(model);
+  const std::string& model = desc.model;
   std::size_t act = 0, weights = 0;
   for (const Layer& l : desc.layers) {
     if (l.kind != LayerKind::kConv) continue;
@@ -168,15 +168,25 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: conv_layout_probe MODEL [--batch N]\n");
     return 2;
   }
-  const int batch = argc == 4 ? std::atoi(argv[3]) : 128;
-  if (batch < 1) {
-    std::fprintf(stderr, "conv_layout_probe: --batch needs a whole number >= 1\n");
-    return 2;
+  int batch = 128;
+  if (argc == 4) {
+    char* end = nullptr;
+    const long v = std::strtol(argv[3], &end, 10);
+    if (*argv[3] == '\0' || *end != '\0' || v < 1 || v > (1 << 20)) {
+      std::fprintf(stderr,
+                   "conv_layout_probe: --batch needs a whole number from 1 to 1048576, "
+                   "got '%s'\n",
+                   argv[3]);
+      return 2;
+    }
+    batch = static_cast<int>(v);
   }
+  ptq::NetworkDesc desc;
   try {
-    return ptq::run(argv[1], batch);
+    desc = ptq::build_network_desc(argv[1]);
   } catch (const ptq::ModelError& e) {
     std::fprintf(stderr, "conv_layout_probe: %s\n", e.what());
     return 2;
   }
+  return ptq::run(desc, batch);
 }

@@ -6,13 +6,15 @@
 //
 // usage: layer_profile MODEL [--batch N] [--steps N] [--math tf32|fp32] [--csv FILE]
 #include <cudnn.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
+#include <filesystem>
 #include <functional>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -21,6 +23,7 @@
 #include "gpu/gpu_context.h"
 #include "kernels/cross_entropy.cuh"
 #include "kernels/optimizer.cuh"
+#include "models/checkpoint.h"
 #include "models/layer_profile.h"
 #include "models/network.h"
 
@@ -142,6 +145,13 @@ int run(const Options& o) {
   } catch (const ModelError& e) {
     usage_error(e.what());
   }
+  // The CSV's folder must take a file before anything is measured (the file itself is written
+  // atomically at the end, so an older one survives a failed run).
+  if (!o.csv.empty()) {
+    const std::filesystem::path dir = std::filesystem::absolute(o.csv).parent_path();
+    if (!std::filesystem::is_directory(dir) || access(dir.c_str(), W_OK) != 0)
+      usage_error("--csv: cannot write into " + dir.string());
+  }
   const std::string no_gpu = gpu_unavailable_reason();
   if (!no_gpu.empty()) {
     std::fprintf(stderr, "layer_profile: %s\n", no_gpu.c_str());
@@ -195,12 +205,14 @@ int run(const Options& o) {
                 r.backward_ms);
   }
   if (!o.csv.empty()) {
-    std::ofstream csv(o.csv);
+    std::ostringstream csv;
     csv << "layer,group,forward_ms,backward_ms\n";
     for (const LayerProfileRow& r : rows)
       csv << r.name << ',' << r.group << ',' << r.forward_ms << ',' << r.backward_ms << '\n';
-    if (!csv.flush()) {
-      std::fprintf(stderr, "layer_profile: cannot write %s\n", o.csv.c_str());
+    const std::string text = csv.str();
+    const std::string problem = write_file_atomically(o.csv, text.data(), text.size());
+    if (!problem.empty()) {
+      std::fprintf(stderr, "layer_profile: cannot write %s: %s\n", o.csv.c_str(), problem.c_str());
       return 1;
     }
   }
