@@ -30,5 +30,6 @@ int run_grid(const Args& args);
 int run_fit(const Args& args);
 int run_models(const Args& args);
 int run_train(const Args& args);
+int run_train_group(const Args& args);
 
 }  // namespace ptq::cli

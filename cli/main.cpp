@@ -24,12 +24,14 @@ const Subcommand kSubcommands[] = {
     {"fit", "--in CSV [--x COL] [--degree N] [--group model|all]: monotone fits", run_fit},
     {"models", "[--model M] [--csv]: networks, per-layer parameters and MACs", run_models},
     {"train", "--model M --out DIR [--data DIR] [--optimizer O] [--epochs N]: train", run_train},
+    {"train-group", "--plan FILE --out DIR [--jobs N] [--resume]: runs together on one GPU",
+     run_train_group},
 };
 
 void print_usage(std::ostream& out) {
   out << "usage: ptqbench SUBCOMMAND [ARGS]\n\nsubcommands:\n";
   for (const Subcommand& s : kSubcommands) {
-    out << "  " << s.name << std::string(10 - std::string(s.name).size(), ' ') << s.summary
+    out << "  " << s.name << std::string(12 - std::string(s.name).size(), ' ') << s.summary
         << '\n';
   }
 }

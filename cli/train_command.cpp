@@ -11,6 +11,7 @@
 #include <string>
 
 #include "cli/command.h"
+#include "cli/train_args.h"
 #include "data/cifar10.h"
 #include "data/data_dir.h"
 #include "data/dataset.h"
@@ -33,16 +34,10 @@ constexpr char kUsage[] =
     "[--patience P] [--lr X] [--lr-min X] [--schedule cosine|warmup-cosine] [--warmup EPOCHS] "
     "[--momentum X] [--weight-decay X] [--math tf32|fp32] [--resume] [--stop-after N]";
 
-struct TrainArgs {
-  TrainOptions options;
-  std::string data_dir;  // empty: the default locations (data/data_dir.h)
-  std::string dataset;   // empty: detect from the folder's files
-  std::string out_dir;
-  bool resume = false;
-};
+}  // namespace
 
 // Options first, then the optimiser's defaults under the explicit values.
-TrainArgs parse(const Args& args) {
+TrainArgs parse_train_args(const Args& args) {
   TrainArgs a;
   std::string model, optimizer = "sgd-nesterov", math = "tf32", schedule = "cosine";
   std::optional<double> lr, lr_min, momentum, weight_decay, warmup;
@@ -128,7 +123,6 @@ TrainArgs parse(const Args& args) {
   return a;
 }
 
-// "cifar10" or "fashion-mnist" by the folder's files; UsageError when neither.
 std::string detect_dataset(const std::filesystem::path& dir) {
   if (find_cifar10_dir(dir)) return "cifar10";
   if (find_idx_file(dir, "train-images-idx3-ubyte")) return "fashion-mnist";
@@ -138,21 +132,62 @@ std::string detect_dataset(const std::filesystem::path& dir) {
                    "(train-images-idx3-ubyte[.gz] ..)");
 }
 
-void print_plan(const TrainOptions& o, const NetworkDesc& desc) {
+void print_plan(std::ostream& out, const TrainOptions& o, const NetworkDesc& desc) {
   const LayerCost cost = network_cost(desc);
-  std::cout << o.model << ": " << cost.params << " parameters, " << cost.macs << " MACs per image; "
-            << optimizer_name(o.optimizer) << " lr " << o.lr << " -> " << o.lr_min << " ("
-            << schedule_name(o.schedule);
-  if (o.warmup_epochs > 0) std::cout << ", " << o.warmup_epochs << " warmup epochs";
-  std::cout << "), momentum " << o.momentum << ", weight decay " << o.weight_decay << ", batch "
-            << o.batch << ", " << o.epochs << " epochs, patience " << o.patience << ", seed "
-            << o.seed << ", math " << math_name(o.tf32) << '\n';
+  out << o.model << ": " << cost.params << " parameters, " << cost.macs << " MACs per image; "
+      << optimizer_name(o.optimizer) << " lr " << o.lr << " -> " << o.lr_min << " ("
+      << schedule_name(o.schedule);
+  if (o.warmup_epochs > 0) out << ", " << o.warmup_epochs << " warmup epochs";
+  out << "), momentum " << o.momentum << ", weight decay " << o.weight_decay << ", batch "
+      << o.batch << ", " << o.epochs << " epochs, patience " << o.patience << ", seed " << o.seed
+      << ", math " << math_name(o.tf32) << '\n';
 }
 
-}  // namespace
+DataChoice choose_data(const std::string& data_dir, const std::string& wanted, std::ostream& out) {
+  DataLocation location;
+  try {
+    location = resolve_data_dir(data_dir);
+  } catch (const DatasetError& e) {
+    throw UsageError(e.what());
+  }
+  out << location.message << '\n';
+  DataChoice choice{location.path, detect_dataset(location.path)};
+  if (!wanted.empty() && wanted != choice.dataset) {
+    throw UsageError("--dataset " + wanted + ", but " + location.path.string() + " holds " +
+                     choice.dataset);
+  }
+  return choice;
+}
+
+void check_run_state(const std::string& out_dir, const TrainOptions& options, bool resume) {
+  try {
+    if (resume) {
+      check_resume_options(load_resume_state(out_dir), options, out_dir);
+    } else if (has_resume_state(out_dir)) {
+      throw TrainStateError(out_dir + " holds a run already (" + kResumeFile +
+                            "): continue it with --resume, or choose another --out");
+    }
+  } catch (const TrainStateError& e) {
+    throw UsageError(e.what());
+  }
+}
+
+LoadedData load_train_data(const DataChoice& data, std::ostream& out) {
+  LoadedData loaded;
+  try {
+    loaded.split = split_train_validation(read_dataset(data.path, DatasetPart::kTrain));
+    loaded.test = read_dataset(data.path, DatasetPart::kTest);
+  } catch (const DatasetError& e) {
+    throw UsageError(e.what());
+  }
+  out << data.dataset << ": " << loaded.split.train.size() << " training, "
+      << loaded.split.validation.size() << " validation, " << loaded.test.size()
+      << " test images\n";
+  return loaded;
+}
 
 int run_train(const Args& args) {
-  TrainArgs a = parse(args);
+  TrainArgs a = parse_train_args(args);
   TrainOptions& o = a.options;
   NetworkDesc desc;
   try {
@@ -163,41 +198,11 @@ int run_train(const Args& args) {
     throw UsageError(e.what());
   }
 
-  DataLocation data;
-  try {
-    data = resolve_data_dir(a.data_dir);
-  } catch (const DatasetError& e) {
-    throw UsageError(e.what());
-  }
-  std::cout << data.message << '\n';
-  o.dataset = detect_dataset(data.path);
-  if (!a.dataset.empty() && a.dataset != o.dataset) {
-    throw UsageError("--dataset " + a.dataset + ", but " + data.path.string() + " holds " +
-                     o.dataset);
-  }
-
-  try {
-    if (a.resume) {
-      check_resume_options(load_resume_state(a.out_dir), o, a.out_dir);
-    } else if (has_resume_state(a.out_dir)) {
-      throw TrainStateError(a.out_dir + " holds a run already (" + kResumeFile +
-                            "): continue it with --resume, or choose another --out");
-    }
-  } catch (const TrainStateError& e) {
-    throw UsageError(e.what());
-  }
-
-  Dataset test;
-  TrainValidation split;
-  try {
-    split = split_train_validation(read_dataset(data.path, DatasetPart::kTrain));
-    test = read_dataset(data.path, DatasetPart::kTest);
-  } catch (const DatasetError& e) {
-    throw UsageError(e.what());
-  }
-  std::cout << o.dataset << ": " << split.train.size() << " training, " << split.validation.size()
-            << " validation, " << test.size() << " test images\n";
-  print_plan(o, desc);
+  const DataChoice data = choose_data(a.data_dir, a.dataset, std::cout);
+  o.dataset = data.dataset;
+  check_run_state(a.out_dir, o, a.resume);
+  const LoadedData loaded = load_train_data(data, std::cout);
+  print_plan(std::cout, o, desc);
 
 #ifdef PTQBENCH_WITH_CUDA
   const std::string no_gpu = gpu_unavailable_reason();
@@ -208,7 +213,8 @@ int run_train(const Args& args) {
   GpuContext ctx;
   std::cout << "device: " << gpu_device_name() << '\n' << std::flush;
   // The study normalises every dataset with CIFAR-10's channel statistics (kernels/augment_math.h).
-  const TrainData train_data{&split.train, &split.validation, &test, kCifar10Normalization};
+  const TrainData train_data{&loaded.split.train, &loaded.split.validation, &loaded.test,
+                             kCifar10Normalization};
   train_network(ctx, desc, o, train_data, a.out_dir, a.resume, std::cout);
   return 0;
 #else

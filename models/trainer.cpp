@@ -179,7 +179,8 @@ double accuracy(const LossTotals& t) {
 
 TrainSummary train_network(GpuContext& ctx, const NetworkDesc& desc, const TrainOptions& options,
                            const TrainData& data, const std::string& out_dir, bool resume,
-                           std::ostream& progress_out) {
+                           std::ostream& progress_out,
+                           const std::function<bool()>& stop_requested) {
   validate_train_options(options);
   if (desc.model != options.model) {
     throw TrainOptionError("the network is " + desc.model + ", the options are for " +
@@ -237,8 +238,11 @@ TrainSummary train_network(GpuContext& ctx, const NetworkDesc& desc, const Train
 
   double session_seconds = 0;
   int session_epochs = 0;
-  while (!progress.finished && progress.epochs_done < options.epochs &&
-         (options.stop_after == 0 || session_epochs < options.stop_after)) {
+  const auto session_may_go_on = [&] {
+    if (options.stop_after != 0 && session_epochs >= options.stop_after) return false;
+    return !stop_requested || !stop_requested();
+  };
+  while (!progress.finished && progress.epochs_done < options.epochs && session_may_go_on()) {
     const int epoch = progress.epochs_done;  // 0-based here, 1-based in the log
     const Clock::time_point wall_begin = Clock::now();
 

@@ -17,6 +17,7 @@
 // order (tests/trainer_test.cpp measures it).
 #pragma once
 
+#include <functional>
 #include <iosfwd>
 #include <string>
 
@@ -46,8 +47,12 @@ struct TrainData {
 // Returns the summary (also written to summary.json) once training has finished; when
 // options.stop_after ended the session first, returns a summary with epochs_run so far and
 // test_acc NaN, and writes no summary.json. Throws TrainDivergedError on a non-finite loss.
+// stop_requested, when given, is asked before every epoch: true ends the session there as
+// stop_after does (the state of the last finished epoch is saved; a later resume continues). It is
+// called on this thread; models/train_group.h uses it for a time limit and for Ctrl-C.
 TrainSummary train_network(GpuContext& ctx, const NetworkDesc& desc, const TrainOptions& options,
                            const TrainData& data, const std::string& out_dir, bool resume,
-                           std::ostream& progress);
+                           std::ostream& progress,
+                           const std::function<bool()>& stop_requested = {});
 
 }  // namespace ptq

@@ -8,6 +8,9 @@
 #        PLAN=accurate scripts/train_fast.sh OUT   (the longer settings that brought every network
 #        within 2 points: VGG_16 and VGG_19 120 epochs, Inception_BN 45 epochs with weight decay
 #        1e-3; about 25 minutes for the nine on an H200, measured network by network)
+#        JOBS=all scripts/train_fast.sh OUT  (all nine at once on one GPU: `ptqbench train-group`
+#        from OUT/plan.txt, console in OUT/group.log; JOBS=N runs N at a time; TIME_LIMIT=S
+#        stops every run after the epoch it is in at S seconds; run it again to continue)
 # Environment: as train_all.sh (PTQBENCH, DATA, MODELS); EPOCHS_<model> and OPTS_<model> set
 # here are defaults that the caller's environment overrides. EPOCHS and WARMUP, when set, replace
 # the plan's epochs and warmup epochs for every network (EPOCHS_<model> still wins), e.g. for
@@ -33,7 +36,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ $# -lt 1 ]; then
-  sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//' >&2
+  awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 fi
 
@@ -61,6 +64,8 @@ case "${PLAN:-fast}" in
     exit 2
     ;;
 esac
+common=(--optimizer sgd-nesterov --schedule warmup-cosine --momentum 0.9 --lr-min 0
+        --patience 1000)
 for row in "${plan[@]}"; do
   IFS=: read -r model epochs batch lr warmup decay <<<"$row"
   epochs="${EPOCHS:-$epochs}" warmup="${WARMUP:-$warmup}"
@@ -69,5 +74,45 @@ for row in "${plan[@]}"; do
   export "$opts_var=${!opts_var:---batch $batch --lr $lr --warmup $warmup --weight-decay $decay}"
 done
 
-exec scripts/train_all.sh "$1" --optimizer sgd-nesterov --schedule warmup-cosine --momentum 0.9 \
-  --lr-min 0 --patience 1000 "${@:2}"
+if [ -z "${JOBS:-}" ]; then
+  exec scripts/train_all.sh "$1" "${common[@]}" "${@:2}"
+fi
+
+# JOBS: the runs together on one GPU (`ptqbench train-group`), from OUT/plan.txt.
+case "$JOBS" in
+  all) jobs=() ;;
+  *[!0-9]* | "" | 0)
+    echo "train_fast.sh: JOBS must be a whole number >= 1 or 'all', got '$JOBS'" >&2
+    exit 2
+    ;;
+  *) jobs=(--jobs "$JOBS") ;;
+esac
+out="$1"
+ptqbench="${PTQBENCH:-build/cli/ptqbench}"
+if [ ! -x "$ptqbench" ]; then
+  echo "train_fast.sh: no ptqbench at $ptqbench (build it, or set PTQBENCH)" >&2
+  exit 2
+fi
+mkdir -p "$out"
+models=()
+{
+  echo "# written by scripts/train_fast.sh (PLAN=${PLAN:-fast}); one ptqbench train run per line"
+  for row in "${plan[@]}"; do
+    model="${row%%:*}"
+    if [ -n "${MODELS:-}" ] && [[ " $MODELS " != *" $model "* ]]; then continue; fi
+    models+=("$model")
+    epochs_var="EPOCHS_${model}" opts_var="OPTS_${model}"
+    echo "--model $model --epochs ${!epochs_var} ${common[*]} ${*:2} ${!opts_var}"
+  done
+} >"$out/plan.txt.tmp"
+mv "$out/plan.txt.tmp" "$out/plan.txt"
+args=(--plan "$out/plan.txt" --out "$out" "${jobs[@]}")
+[ -n "${DATA:-}" ] && args+=(--data "$DATA")
+[ -n "${TIME_LIMIT:-}" ] && args+=(--time-limit "$TIME_LIMIT")
+# A group that has begun (a run's folder holds a state) continues.
+compgen -G "$out/*/resume.txt" >/dev/null && args+=(--resume)
+echo "=== ptqbench train-group ${args[*]}"
+"$ptqbench" train-group "${args[@]}" 2>&1 | tee -a "$out/group.log"
+status=${PIPESTATUS[0]}
+python3 scripts/train_summary_csv.py "$out" "${models[@]}"
+exit "$status"

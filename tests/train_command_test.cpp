@@ -8,45 +8,21 @@
 #include <fstream>
 #include <string>
 
-#include "tests/cli_test_util.h"
-#include "tests/temp_dir.h"
+#include "tests/train_cli_test_util.h"
 
 namespace {
 
 using Output = ptq::test::CommandOutput;
-
-// A path in this test process's own temporary directory (ctest runs the cases of this file in
-// parallel, each in a process of its own), removed with its contents when the process exits.
-std::string temp_path(const std::string& name) {
-  static const ptq::test::TempDir dir;
-  return (dir.path() / name).string();
-}
+using ptq::test::expect_usage_error;
+using ptq::test::fake_cifar_dir;
+using ptq::test::fresh_out;
+using ptq::test::temp_path;
 
 // Runs `ptqbench train args` with $PTQBENCH_DATA unset, so no default data is found by accident.
 Output train(const std::string& args) {
   return ptq::test::run_command(
       std::string("env -u PTQBENCH_DATA ") + PTQBENCH_EXE + " train " + args,
       temp_path("stderr.txt"));
-}
-
-// A folder the CIFAR-10 detection accepts (an empty data_batch_1.bin): enough for every check
-// that comes before reading the data.
-std::string fake_cifar_dir() {
-  const std::string dir = temp_path("cifar");
-  std::filesystem::create_directories(dir);
-  std::ofstream(dir + "/data_batch_1.bin");
-  return dir;
-}
-
-std::string fresh_out(const std::string& name) {
-  const std::string dir = temp_path(name);
-  std::filesystem::remove_all(dir);
-  return dir;
-}
-
-void expect_usage_error(const Output& o, const std::string& message) {
-  EXPECT_EQ(o.exit_code, 2) << o.err;
-  EXPECT_NE(o.err.find(message), std::string::npos) << o.err;
 }
 
 TEST(TrainCommand, UnknownModelExitsTwoListingTheModels) {

@@ -2,10 +2,20 @@
 // are ten colours: the loss must fall and the accuracy rise (with the study's schedule and with the
 // per-step warmup-cosine one, whose rates the log shows); an interrupted run resumed with the
 // saved state must end where the uninterrupted run ends; a diverging run must stop with a clear
-// error and keep what it wrote; a stopped session writes no summary. GPU only: skips without one.
+// error and keep what it wrote; a stopped session writes no summary. Then runs sharing the GPU
+// (models/train_group.h): two at once end as one alone does, a failing one leaves the other
+// alone, a stop request ends each after its epoch and a resumed group finishes them. GPU only:
+// those skip without one (the argument checks and group.csv's format do not need it).
 #include "models/trainer.h"
 
 #include <gtest/gtest.h>
+
+#include <atomic>
+#include <iostream>
+#include <utility>
+#include <vector>
+
+#include "models/train_group.h"
 
 #include <algorithm>
 #include <cmath>
@@ -16,6 +26,7 @@
 #include <sstream>
 #include <string>
 
+#include "tests/cli_test_util.h"
 #include "tests/data_test_util.h"
 #include "tests/gpu_test_util.h"
 #include "tests/test_inputs.h"
@@ -123,6 +134,21 @@ TrainOptions tiny_options(int epochs) {
   return o;
 }
 
+// max |a - b| over every tensor of two checkpoints of one network, and max |b|.
+std::pair<double, double> max_difference(const Checkpoint& a, const Checkpoint& b) {
+  EXPECT_EQ(a.tensors.size(), b.tensors.size());
+  double worst = 0, scale = 0;
+  for (std::size_t t = 0; t < std::min(a.tensors.size(), b.tensors.size()); ++t) {
+    const std::vector<float>&x = a.tensors[t].data, &y = b.tensors[t].data;
+    EXPECT_EQ(x.size(), y.size()) << a.tensors[t].name;
+    for (std::size_t i = 0; i < std::min(x.size(), y.size()); ++i) {
+      worst = std::max(worst, std::abs(static_cast<double>(x[i]) - y[i]));
+      scale = std::max(scale, std::abs(static_cast<double>(y[i])));
+    }
+  }
+  return {worst, scale};
+}
+
 TEST(TrainNetwork, LossFallsAndAccuracyRisesOnSeparableColours) {
   PTQ_REQUIRE_GPU();
   GpuContext ctx;
@@ -189,16 +215,7 @@ TEST(TrainNetwork, ResumingAfterTwoEpochsEndsWhereFourStraightEpochsEnd) {
   const ResumeState a = load_resume_state(resumed), b = load_resume_state(straight);
   EXPECT_EQ(a.progress.steps, b.progress.steps);
   const ResumeTensors ta = load_resume_tensors(resumed, a), tb = load_resume_tensors(straight, b);
-  ASSERT_EQ(ta.network.tensors.size(), tb.network.tensors.size());
-  double worst = 0, scale = 0;
-  for (std::size_t t = 0; t < tb.network.tensors.size(); ++t) {
-    const std::vector<float>&x = ta.network.tensors[t].data, &y = tb.network.tensors[t].data;
-    ASSERT_EQ(x.size(), y.size());
-    for (std::size_t i = 0; i < y.size(); ++i) {
-      worst = std::max(worst, std::abs(static_cast<double>(x[i]) - y[i]));
-      scale = std::max(scale, std::abs(static_cast<double>(y[i])));
-    }
-  }
+  const auto [worst, scale] = max_difference(ta.network, tb.network);
   RecordProperty("max_abs_weight_difference", std::to_string(worst));
   std::printf("resumed vs straight: max |dw| = %.3g (max |w| = %.3g)\n", worst, scale);
   EXPECT_LE(worst, kResumeRelTol * scale) << progress.str();
@@ -264,6 +281,166 @@ TEST(TrainNetwork, ADivergingRunStopsWithAClearErrorAndKeepsItsFiles) {
   }
   EXPECT_EQ(count_lines(dir + "/log.csv"), 1);  // the header written before training stays
   EXPECT_FALSE(has_resume_state(dir));          // no state of a diverged epoch
+}
+
+// ---- models/train_group.h: runs sharing the GPU ----
+
+GroupRun tiny_run(const std::string& name, const std::string& dir, int epochs,
+                  std::uint64_t seed) {
+  GroupRun r;
+  r.name = name;
+  r.desc = tiny_desc();
+  r.options = tiny_options(epochs);
+  r.options.seed = seed;
+  r.out_dir = dir;
+  return r;
+}
+
+// Every line of `text` starts with one of the prefixes.
+void expect_prefixed_lines(const std::string& text, const std::vector<std::string>& prefixes) {
+  std::istringstream lines(text);
+  int n = 0;
+  for (std::string line; std::getline(lines, line); ++n) {
+    const bool ok = std::any_of(prefixes.begin(), prefixes.end(),
+                                [&](const std::string& p) { return line.rfind(p, 0) == 0; });
+    EXPECT_TRUE(ok) << "line without a run's prefix: '" << line << "'";
+  }
+  EXPECT_GT(n, 0);
+}
+
+// Two runs at once learn as one alone does, each in its own folder, and the first ends with the
+// weights it reaches alone (same operations on its own stream; the bound is the resume test's,
+// for a backward algorithm that the search under the other run's load may pick differently).
+TEST(TrainGroup, TwoRunsAtOnceLearnAsAloneAndEachWritesItsOwnFiles) {
+  PTQ_REQUIRE_GPU();
+  const ColourData data;
+  const test::TempDir alone_dir, a_dir, b_dir;
+  {
+    GpuContext ctx;
+    std::ostringstream progress;
+    train_network(ctx, tiny_desc(), tiny_options(4), data.view(), alone_dir.path().string(),
+                  false, progress);
+  }
+  const std::vector<GroupRun> runs = {tiny_run("a", a_dir.path().string(), 4, 3),
+                                      tiny_run("b", b_dir.path().string(), 4, 7)};
+  std::ostringstream progress;
+  const GroupReport report = train_group(runs, data.view(), {}, progress);
+  ASSERT_EQ(report.outcomes.size(), 2u);
+  EXPECT_GT(report.wall_seconds, 0.0);
+  for (std::size_t i = 0; i < 2; ++i) {
+    const GroupOutcome& o = report.outcomes[i];
+    EXPECT_EQ(o.name, runs[i].name);
+    ASSERT_EQ(o.status, RunStatus::kFinished) << o.error << progress.str();
+    EXPECT_EQ(o.summary.epochs_run, 4);
+    EXPECT_GE(o.summary.test_acc, 80.0) << progress.str();
+    const std::string& dir = runs[i].out_dir;
+    EXPECT_EQ(count_lines(dir + "/log.csv"), 1 + 4);
+    EXPECT_TRUE(std::filesystem::exists(dir + "/summary.json"));
+    EXPECT_TRUE(std::filesystem::exists(dir + "/best.ckpt"));
+    // train.log holds the run's own lines, without the prefix.
+    const std::string log = test::slurp(dir + "/train.log");
+    EXPECT_NE(log.find("epoch 4/4"), std::string::npos) << log;
+    EXPECT_NE(log.find("test accuracy"), std::string::npos) << log;
+    EXPECT_EQ(log.find("[a] "), std::string::npos) << log;
+  }
+  expect_prefixed_lines(progress.str(), {"[a] ", "[b] "});
+  EXPECT_NE(progress.str().find("[b] epoch 4/4"), std::string::npos) << progress.str();
+
+  const std::string alone = alone_dir.path().string(), together = runs[0].out_dir;
+  const ResumeState x = load_resume_state(together), y = load_resume_state(alone);
+  const auto [worst, scale] = max_difference(load_resume_tensors(together, x).network,
+                                             load_resume_tensors(alone, y).network);
+  std::printf("together vs alone: max |dw| = %.3g (max |w| = %.3g)\n", worst, scale);
+  EXPECT_LE(worst, kResumeRelTol * scale);
+}
+
+TEST(TrainGroup, ARunThatFailsIsReportedAndTheOtherFinishes) {
+  PTQ_REQUIRE_GPU();
+  const ColourData data;
+  const test::TempDir good_dir, bad_dir;
+  std::vector<GroupRun> runs = {tiny_run("bad", bad_dir.path().string(), 3, 3),
+                                tiny_run("good", good_dir.path().string(), 3, 3)};
+  runs[0].options.lr = 1e30f;  // diverges in the first epoch (as in the trainer test above)
+  runs[0].options.lr_min = 1e29f;
+  std::ostringstream progress;
+  const GroupReport report = train_group(runs, data.view(), {}, progress);
+  ASSERT_EQ(report.outcomes.size(), 2u);
+  EXPECT_EQ(report.outcomes[0].status, RunStatus::kFailed);
+  EXPECT_NE(report.outcomes[0].error.find("diverged"), std::string::npos)
+      << report.outcomes[0].error;
+  EXPECT_NE(progress.str().find("[bad] FAILED: "), std::string::npos) << progress.str();
+  EXPECT_EQ(report.outcomes[1].status, RunStatus::kFinished) << report.outcomes[1].error;
+  EXPECT_GE(report.outcomes[1].summary.test_acc, 80.0) << progress.str();
+  const std::string csv = group_csv(report);
+  EXPECT_NE(csv.find("\nbad,tiny,failed,,,,,,,,,\""), std::string::npos) << csv;
+  EXPECT_NE(csv.find("\ngood,tiny,finished,3,3,"), std::string::npos) << csv;
+}
+
+// One run at a time (jobs 1) with a stop request after the first epoch of each: both stop with
+// their state; a second group resumes both to the end.
+TEST(TrainGroup, AStopRequestEndsEachRunAfterItsEpochAndResumeFinishesThem) {
+  PTQ_REQUIRE_GPU();
+  const ColourData data;
+  const test::TempDir a_dir, b_dir;
+  std::vector<GroupRun> runs = {tiny_run("a", a_dir.path().string(), 3, 3),
+                                tiny_run("b", b_dir.path().string(), 3, 5)};
+  std::atomic<int> asked{0};
+  GroupOptions options;
+  options.jobs = 1;
+  // Each run asks before epochs 1 and 2: let the first question of each through.
+  options.stop_requested = [&] { return asked++ % 2 == 1; };
+  std::ostringstream progress;
+  GroupReport report = train_group(runs, data.view(), options, progress);
+  for (const GroupOutcome& o : report.outcomes) {
+    EXPECT_EQ(o.status, RunStatus::kStopped) << o.error << progress.str();
+    EXPECT_EQ(o.summary.epochs_run, 1) << o.name;
+  }
+  EXPECT_EQ(asked.load(), 4);
+  for (GroupRun& r : runs) {
+    EXPECT_FALSE(std::filesystem::exists(r.out_dir + "/summary.json"));
+    r.resume = true;
+  }
+  report = train_group(runs, data.view(), {}, progress);
+  for (const GroupOutcome& o : report.outcomes) {
+    EXPECT_EQ(o.status, RunStatus::kFinished) << o.error << progress.str();
+    EXPECT_EQ(o.summary.epochs_run, 3) << o.name;
+  }
+  EXPECT_EQ(count_lines(runs[1].out_dir + "/log.csv"), 1 + 3);
+}
+
+TEST(TrainGroup, BadArgumentsThrowBeforeAnyRunStarts) {
+  const ColourData data;
+  EXPECT_THROW(train_group({}, data.view(), {}, std::cout), std::invalid_argument);
+  const std::vector<GroupRun> twice = {tiny_run("a", "/nonexistent/a", 1, 0),
+                                       tiny_run("a", "/nonexistent/b", 1, 0)};
+  EXPECT_THROW(train_group(twice, data.view(), {}, std::cout), std::invalid_argument);
+  GroupOptions negative;
+  negative.jobs = -1;
+  EXPECT_THROW(train_group({twice[0]}, data.view(), negative, std::cout), std::invalid_argument);
+}
+
+TEST(TrainGroup, GroupCsvQuotesErrorsAndLeavesMissingValuesEmpty) {
+  GroupReport r;
+  GroupOutcome stopped;
+  stopped.name = "s";
+  stopped.status = RunStatus::kStopped;
+  stopped.summary.options.model = "VGG_16";
+  stopped.summary.options.epochs = 120;
+  stopped.summary.epochs_run = 7;
+  stopped.summary.best_epoch = 6;
+  stopped.summary.best_val_acc = 71.234;
+  stopped.summary.test_acc = std::nan("");
+  stopped.summary.seconds = 12.34;
+  stopped.summary.images_per_s = 20000.4;
+  stopped.summary.tflops = 3.14159;
+  GroupOutcome failed;
+  failed.name = "f";
+  failed.summary.options.model = "AlexNet";
+  failed.error = "CUDA error \"out of memory\"\nat x";
+  r.outcomes = {stopped, failed};
+  EXPECT_EQ(group_csv(r), std::string(kGroupCsvHeader) +
+                              "\ns,VGG_16,stopped,7,120,6,71.23,,12.3,20000,3.14,\n"
+                              "f,AlexNet,failed,,,,,,,,,\"CUDA error \"\"out of memory\"\" at x\"\n");
 }
 
 }  // namespace

@@ -1,0 +1,70 @@
+// Several training runs sharing one GPU at the same time (`ptqbench train-group`).
+//
+// Each run is models/trainer.h's train_network on its own host thread with its own GpuContext
+// (stream, cuDNN and cuBLAS handles), so the runs' kernels interleave on the device. A network
+// whose step is many small kernels leaves most of an H100/H200 idle (ResNet_18 runs at about 5
+// TFLOP/s alone); running the nine together fills those gaps, so the group needs less GPU time
+// than the nine one after another. Each run writes exactly what it writes alone (training.h), into
+// its own folder; its per-run seconds and images/s are then those of a shared GPU, and the time
+// the GPU was held is the group's wall time (GroupReport::wall_seconds).
+//
+// Progress: every line a run prints goes to `progress` prefixed with "[name] ", one whole line at a
+// time, and is appended to the run's train.log. A run that fails (a diverging loss, a CUDA error)
+// is reported with its error and the others go on.
+#pragma once
+
+#include <functional>
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+#include "models/model_desc.h"
+#include "models/trainer.h"
+#include "models/training.h"
+
+namespace ptq {
+
+struct GroupRun {
+  std::string name;  // the run's name in progress lines and group.csv; its folder's name
+  NetworkDesc desc;
+  TrainOptions options;
+  std::string out_dir;  // prepared (prepare_out_dir); holds a state iff `resume`
+  bool resume = false;
+};
+
+enum class RunStatus { kFinished, kStopped, kFailed };
+
+// "finished", "stopped" (by stop_after or stop_requested; --resume continues), "failed".
+const char* run_status_name(RunStatus status);
+
+struct GroupOutcome {
+  std::string name;
+  RunStatus status = RunStatus::kFailed;
+  std::string error;     // kFailed: what was thrown
+  TrainSummary summary;  // kFinished, kStopped: what train_network returned
+};
+
+struct GroupReport {
+  std::vector<GroupOutcome> outcomes;  // in the order of the runs
+  double wall_seconds = 0;             // from the first run's start to the last run's end
+};
+
+struct GroupOptions {
+  int jobs = 0;  // runs at a time (taken in order); 0: all at once
+  std::function<bool()> stop_requested;  // asked by every run before each epoch (thread-safe)
+};
+
+// Trains every run, `jobs` at a time, on the current device; returns when all have ended. Throws
+// only for bad arguments (std::invalid_argument: no runs, jobs < 0, a name used twice).
+GroupReport train_group(const std::vector<GroupRun>& runs, const TrainData& data,
+                        const GroupOptions& options, std::ostream& progress);
+
+// group.csv: kGroupCsvHeader, then one row per outcome (accuracies in percent; seconds, images/s
+// and TFLOP/s as train_network reports them, measured on the shared GPU; empty fields where a run
+// has no value, e.g. test_acc of a stopped run; error quoted CSV-style).
+constexpr char kGroupCsvHeader[] =
+    "name,model,status,epochs_run,epochs,best_epoch,best_val_acc,test_acc,seconds,images_per_s,"
+    "tflops,error";
+std::string group_csv(const GroupReport& report);
+
+}  // namespace ptq
