@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "gpu/cuda_check.h"
+#include "gpu/device_setup_lock.h"
 
 namespace ptq {
 
@@ -35,6 +36,7 @@ class DeviceBuffer {
   // Reallocates (contents are lost) when count differs from size().
   void resize(std::size_t count) {
     if (count == size_) return;
+    const DeviceSetupLock lock(device_setup_mutex());
     release();
     if (count > 0) CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&data_), count * sizeof(T)));
     size_ = count;
@@ -51,6 +53,7 @@ class DeviceBuffer {
   // before the data reaches the device. Not for hot paths.
   void upload(const T* h_src) {
     if (!size_) return;
+    const DeviceSetupLock lock(device_setup_mutex());
     CUDA_CHECK(cudaDeviceSynchronize());
     CUDA_CHECK(cudaMemcpy(data_, h_src, bytes(), cudaMemcpyHostToDevice));
     CUDA_CHECK(cudaDeviceSynchronize());
@@ -61,6 +64,7 @@ class DeviceBuffer {
   }
   void download(T* h_dst) const {
     if (!size_) return;
+    const DeviceSetupLock lock(device_setup_mutex());
     CUDA_CHECK(cudaDeviceSynchronize());
     CUDA_CHECK(cudaMemcpy(h_dst, data_, bytes(), cudaMemcpyDeviceToHost));
   }
@@ -72,7 +76,9 @@ class DeviceBuffer {
 
  private:
   void release() noexcept {
-    if (data_) cudaFree(data_);  // no throw from a destructor; a failed free leaks nothing new
+    if (!data_) return;
+    const DeviceSetupLock lock(device_setup_mutex());
+    cudaFree(data_);  // no throw from a destructor; a failed free leaks nothing new
     data_ = nullptr;
     size_ = 0;
   }

@@ -28,15 +28,18 @@ std::string gpu_device_name() {
 }
 
 CudaStream::CudaStream() {
+  const DeviceSetupLock lock(device_setup_mutex());
   CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
 }
 CudaStream::~CudaStream() {
+  const DeviceSetupLock lock(device_setup_mutex());
   if (stream_) cudaStreamDestroy(stream_);
 }
 CudaStream::CudaStream(CudaStream&& other) noexcept
     : stream_(std::exchange(other.stream_, nullptr)) {}
 CudaStream& CudaStream::operator=(CudaStream&& other) noexcept {
   if (this != &other) {
+    const DeviceSetupLock lock(device_setup_mutex());
     if (stream_) cudaStreamDestroy(stream_);
     stream_ = std::exchange(other.stream_, nullptr);
   }
@@ -47,14 +50,17 @@ void CudaStream::synchronize() const {
 }
 
 CudaEvent::CudaEvent() {
+  const DeviceSetupLock lock(device_setup_mutex());
   CUDA_CHECK(cudaEventCreate(&event_));
 }
 CudaEvent::~CudaEvent() {
+  const DeviceSetupLock lock(device_setup_mutex());
   if (event_) cudaEventDestroy(event_);
 }
 CudaEvent::CudaEvent(CudaEvent&& other) noexcept : event_(std::exchange(other.event_, nullptr)) {}
 CudaEvent& CudaEvent::operator=(CudaEvent&& other) noexcept {
   if (this != &other) {
+    const DeviceSetupLock lock(device_setup_mutex());
     if (event_) cudaEventDestroy(event_);
     event_ = std::exchange(other.event_, nullptr);
   }
@@ -71,6 +77,7 @@ float CudaEvent::elapsed_ms_since(const CudaEvent& start) const {
 }
 
 GpuContext::GpuContext() {
+  const DeviceSetupLock lock(device_setup_mutex());
   int device = 0;
   CUDA_CHECK(cudaGetDevice(&device));
   CUDA_CHECK(cudaDeviceGetAttribute(&sm_count_, cudaDevAttrMultiProcessorCount, device));
@@ -81,6 +88,7 @@ GpuContext::GpuContext() {
 }
 
 GpuContext::~GpuContext() {
+  const DeviceSetupLock lock(device_setup_mutex());
   if (cublas_) cublasDestroy(cublas_);
   if (cudnn_) cudnnDestroy(cudnn_);
 }

@@ -8,6 +8,8 @@
 
 #include <string>
 
+#include "gpu/device_setup_lock.h"
+
 namespace ptq {
 
 // Empty when a CUDA device can be used; otherwise why not (for GTEST_SKIP and CLI messages).

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "gpu/cuda_check.h"
+#include "gpu/device_setup_lock.h"
 
 namespace ptq {
 
@@ -17,9 +18,11 @@ class PinnedBuffer {
  public:
   PinnedBuffer() = default;
   explicit PinnedBuffer(std::size_t count) : size_(count) {
+    const DeviceSetupLock lock(device_setup_mutex());
     if (count > 0) CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&data_), count * sizeof(T)));
   }
   ~PinnedBuffer() {
+    const DeviceSetupLock lock(device_setup_mutex());
     if (data_) cudaFreeHost(data_);  // no throw from a destructor
   }
 
@@ -29,6 +32,7 @@ class PinnedBuffer {
       : data_(std::exchange(other.data_, nullptr)), size_(std::exchange(other.size_, 0)) {}
   PinnedBuffer& operator=(PinnedBuffer&& other) noexcept {
     if (this != &other) {
+      const DeviceSetupLock lock(device_setup_mutex());
       if (data_) cudaFreeHost(data_);
       data_ = std::exchange(other.data_, nullptr);
       size_ = std::exchange(other.size_, 0);

@@ -34,6 +34,7 @@
 #include <cmath>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <random>
 
@@ -199,6 +200,9 @@ struct Network::Plan {
   std::optional<DropoutDescriptor> dropout;  // shared by the dropout layers
   DeviceBuffer<unsigned char> dropout_states;
   bool backward_planned = false;
+  // Whether a forward in each mode and a backward have run with this plan: the first ones hold
+  // the device setup lock (gpu/device_setup_lock.h).
+  bool ran_training = false, ran_inference = false, ran_backward = false;
 };
 
 Network::Network(GpuContext& ctx, NetworkDesc desc, std::uint64_t seed)
@@ -480,12 +484,22 @@ void Network::run_layer(Plan& plan, int i, const float* d_input, ForwardMode mod
 const float* Network::forward(const float* d_input, int batch, ForwardMode mode) {
   if (batch <= 0) throw ModelError(desc_.model + ": forward needs a batch of at least 1");
   if (!d_input) throw ModelError(desc_.model + ": forward got a null input");
+  // The first forward of a plan in a mode (its algorithm search, its kernels' first launches)
+  // holds the process's device setup lock; later ones only enqueue work.
+  std::unique_lock<std::recursive_mutex> setup(device_setup_mutex(), std::defer_lock);
+  const auto planned = plans_.find(batch);
+  const bool warm = planned != plans_.end() && planned->second->math == math_ &&
+                    planned->second->deterministic == deterministic_ &&
+                    (mode == ForwardMode::kTraining ? planned->second->ran_training
+                                                    : planned->second->ran_inference);
+  if (!warm) setup.lock();
   Plan& plan = plan_for(batch);
   const int n = static_cast<int>(desc_.layers.size());
   for (int i = 0; i < n; ++i) {
     if (timing_) forward_events_[i].record(ctx_.stream());
     run_layer(plan, i, d_input, mode);
   }
+  (mode == ForwardMode::kTraining ? plan.ran_training : plan.ran_inference) = true;
   if (timing_) {
     forward_events_[n].record(ctx_.stream());
     forward_timed_ = true;
@@ -726,6 +740,8 @@ void Network::backward(const float* d_grad_logits) {
                      ": backward needs a training forward (batch statistics, dropout masks)");
   }
   Plan& plan = *last_plan_;
+  std::unique_lock<std::recursive_mutex> setup(device_setup_mutex(), std::defer_lock);
+  if (!plan.ran_backward) setup.lock();  // as in forward
   const int n = static_cast<int>(desc_.layers.size());
   // Gradient buffers and scratch for this batch (kept when large enough).
   std::size_t largest = 0;
@@ -750,6 +766,7 @@ void Network::backward(const float* d_grad_logits) {
     backward_events_[0].record(ctx_.stream());
     backward_timed_ = true;
   }
+  plan.ran_backward = true;
 }
 
 void Network::set_layer_timing(bool on) {

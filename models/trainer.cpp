@@ -9,6 +9,7 @@
 #include <fstream>
 #include <functional>
 #include <limits>
+#include <mutex>
 #include <ostream>
 #include <thread>
 #include <utility>
@@ -253,6 +254,10 @@ TrainSummary train_network(GpuContext& ctx, const NetworkDesc& desc, const Train
     std::int64_t steps = progress.steps;
     const float first_lr = static_cast<float>(scheduled_lr(options, steps, steps_per_epoch));
     while (train_loader.next(&b)) {
+      // The session's first step launches the loader's, loss's and optimiser's kernels for the
+      // first time: under the device setup lock, like a network's first pass (device_setup_lock.h).
+      std::unique_lock<std::recursive_mutex> setup(device_setup_mutex(), std::defer_lock);
+      if (session_epochs == 0 && steps == progress.steps) setup.lock();
       const float lr = static_cast<float>(scheduled_lr(options, steps, steps_per_epoch));
       const int n = static_cast<int>(b.count);
       const float* d_logits = net.forward(b.d_images, n, ForwardMode::kTraining);
@@ -262,7 +267,11 @@ TrainSummary train_network(GpuContext& ctx, const NetworkDesc& desc, const Train
       optimizer.step(net.trainable(), net.gradients(), lr, steps++, stream);
     }
     train_end.record(stream);
-    evaluate(net, val_loader, d_totals.data() + 1, stream);
+    {
+      std::unique_lock<std::recursive_mutex> setup(device_setup_mutex(), std::defer_lock);
+      if (session_epochs == 0) setup.lock();  // the first validation's first launches, as above
+      evaluate(net, val_loader, d_totals.data() + 1, stream);
+    }
     CUDA_CHECK(cudaMemcpyAsync(h_totals.data(), d_totals.data(), d_totals.bytes(),
                                cudaMemcpyDeviceToHost, stream));
     CUDA_CHECK(cudaStreamSynchronize(stream));
