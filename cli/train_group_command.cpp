@@ -6,8 +6,10 @@
 //
 // Plan file: each line that is neither blank nor starts with '#' holds one run's `ptqbench train`
 // options, separated by spaces, without --out, --data, --dataset and --resume (the group's), plus
-// an optional `--name NAME` (default: the model), e.g.
-//   --model VGG_16 --epochs 120 --batch 128 --lr 0.05 --weight-decay 1e-3
+// an optional `--name NAME` (default: the model) and `--priority K` (default 0: the run's stream
+// gets the K-th CUDA stream priority above the default, clamped to the device's levels, 5 on an
+// H100/H200; its kernels' blocks are scheduled first when the runs compete), e.g.
+//   --model VGG_16 --epochs 120 --batch 128 --lr 0.05 --weight-decay 1e-3 --priority 1
 // Run NAME writes into DIR/NAME/ exactly what `ptqbench train --out DIR/NAME` writes, plus its
 // progress lines in DIR/NAME/train.log. After the runs: DIR/group.csv (one row per run,
 // models/train_group.h) and a row appended to DIR/group_sessions.csv (when this session started,
@@ -98,6 +100,7 @@ GroupArgs parse_group_args(const Args& args) {
 struct PlannedRun {
   std::string name;
   int line = 0;
+  int priority = 0;
   TrainArgs args;
   NetworkDesc desc;
 };
@@ -142,6 +145,10 @@ std::vector<PlannedRun> read_plan(const GroupArgs& g) {
             throw UsageError("--name must be a plain folder name (letters, digits, _ - .), got '" +
                              run.name + "'");
           }
+        } else if (opt == "--priority") {
+          const long long p = integer_arg(opt, option_value(args, i), 0);
+          if (p > 1024) throw UsageError("--priority is too large (the device has a few levels)");
+          run.priority = static_cast<int>(p);
         } else {
           train_args.push_back(opt);
         }
@@ -250,6 +257,7 @@ int run_train_group(const Args& args) {
   }
   for (const PlannedRun& r : runs) {
     std::cout << "[" << r.name << "] " << (r.args.resume ? "resume: " : "");
+    if (r.priority > 0) std::cout << "stream priority +" << r.priority << ": ";
     print_plan(std::cout, r.args.options, r.desc);
   }
 
@@ -267,7 +275,7 @@ int run_train_group(const Args& args) {
 
   std::vector<GroupRun> group;
   for (const PlannedRun& r : runs) {
-    group.push_back({r.name, r.desc, r.args.options, r.args.out_dir, r.args.resume});
+    group.push_back({r.name, r.desc, r.args.options, r.args.out_dir, r.args.resume, r.priority});
   }
   const std::string started = utc_now();
   const auto begin = std::chrono::steady_clock::now();

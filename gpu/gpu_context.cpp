@@ -1,5 +1,6 @@
 #include "gpu/gpu_context.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "gpu/cuda_check.h"
@@ -27,9 +28,22 @@ std::string gpu_device_name() {
          std::to_string(prop.minor) + ")";
 }
 
-CudaStream::CudaStream() {
+int stream_priority_levels() {
+  int least = 0, greatest = 0;
+  CUDA_CHECK(cudaDeviceGetStreamPriorityRange(&least, &greatest));
+  return least - greatest;  // CUDA's priorities: lower numbers first, greatest <= least
+}
+
+CudaStream::CudaStream(int urgency) {
   const DeviceSetupLock lock(device_setup_mutex());
-  CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  if (urgency <= 0) {
+    CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    return;
+  }
+  int least = 0, greatest = 0;
+  CUDA_CHECK(cudaDeviceGetStreamPriorityRange(&least, &greatest));
+  const int priority = std::max(greatest, least - urgency);
+  CUDA_CHECK(cudaStreamCreateWithPriority(&stream_, cudaStreamNonBlocking, priority));
 }
 CudaStream::~CudaStream() {
   const DeviceSetupLock lock(device_setup_mutex());
@@ -76,7 +90,7 @@ float CudaEvent::elapsed_ms_since(const CudaEvent& start) const {
   return ms;
 }
 
-GpuContext::GpuContext() {
+GpuContext::GpuContext(int stream_urgency) : stream_(stream_urgency) {
   const DeviceSetupLock lock(device_setup_mutex());
   int device = 0;
   CUDA_CHECK(cudaGetDevice(&device));

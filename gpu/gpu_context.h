@@ -18,9 +18,16 @@ std::string gpu_unavailable_reason();
 // Name and compute capability of the current device, e.g. "NVIDIA H100 80GB HBM3 (sm_90)".
 std::string gpu_device_name();
 
+// How many CUDA stream priority levels above the default the device offers (0 when it has none;
+// 5 on an H100 or H200).
+int stream_priority_levels();
+
 class CudaStream {
  public:
-  CudaStream();
+  // A non-blocking stream. urgency 0 is CUDA's default priority; urgency k > 0 asks for the k-th
+  // level above it (its blocks are scheduled first when streams compete for the GPU), clamped to
+  // stream_priority_levels().
+  explicit CudaStream(int urgency = 0);
   ~CudaStream();
   CudaStream(const CudaStream&) = delete;
   CudaStream& operator=(const CudaStream&) = delete;
@@ -52,7 +59,8 @@ class CudaEvent {
 
 class GpuContext {
  public:
-  GpuContext();
+  // stream_urgency: the priority of the context's stream, as for CudaStream.
+  explicit GpuContext(int stream_urgency = 0);
   ~GpuContext();
   GpuContext(const GpuContext&) = delete;
   GpuContext& operator=(const GpuContext&) = delete;

@@ -73,13 +73,14 @@ GroupOutcome train_one(const GroupRun& run, const TrainData& data, int device,
                        std::mutex& lock) {
   GroupOutcome outcome;
   outcome.name = run.name;
+  outcome.priority = run.priority;
   outcome.summary.options = run.options;  // a failed run's row still names its model
   std::ofstream log(std::filesystem::path(run.out_dir) / "train.log", std::ios::app);
   PrefixedLines lines("[" + run.name + "] ", shared, lock, log ? &log : nullptr);
   std::ostream progress(&lines);
   try {
     CUDA_CHECK(cudaSetDevice(device));  // a new thread starts on device 0
-    GpuContext ctx;
+    GpuContext ctx(run.priority);
     outcome.summary = train_network(ctx, run.desc, run.options, data, run.out_dir, run.resume,
                                     progress, stop_requested);
     outcome.status = std::isnan(outcome.summary.test_acc) ? RunStatus::kStopped
@@ -162,7 +163,8 @@ std::string group_csv(const GroupReport& report) {
   for (const GroupOutcome& o : report.outcomes) {
     const TrainSummary& s = o.summary;
     const bool has = o.status != RunStatus::kFailed;
-    out << o.name << ',' << s.options.model << ',' << run_status_name(o.status) << ','
+    out << o.name << ',' << s.options.model << ',' << o.priority << ','
+        << run_status_name(o.status) << ','
         << (has ? std::to_string(s.epochs_run) : "") << ','
         << (has ? std::to_string(s.options.epochs) : "") << ','
         << (has ? std::to_string(s.best_epoch) : "") << ','

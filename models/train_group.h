@@ -30,6 +30,9 @@ struct GroupRun {
   TrainOptions options;
   std::string out_dir;  // prepared (prepare_out_dir); holds a state iff `resume`
   bool resume = false;
+  // The urgency of the run's stream (gpu/gpu_context.h CudaStream): 0 the default; a run with a
+  // higher one has its kernels' blocks scheduled first when the runs compete for the GPU.
+  int priority = 0;
 };
 
 enum class RunStatus { kFinished, kStopped, kFailed };
@@ -39,6 +42,7 @@ const char* run_status_name(RunStatus status);
 
 struct GroupOutcome {
   std::string name;
+  int priority = 0;
   RunStatus status = RunStatus::kFailed;
   std::string error;     // kFailed: what was thrown
   TrainSummary summary;  // kFinished, kStopped: what train_network returned
@@ -63,8 +67,8 @@ GroupReport train_group(const std::vector<GroupRun>& runs, const TrainData& data
 // and TFLOP/s as train_network reports them, measured on the shared GPU; empty fields where a run
 // has no value, e.g. test_acc of a stopped run; error quoted CSV-style).
 constexpr char kGroupCsvHeader[] =
-    "name,model,status,epochs_run,epochs,best_epoch,best_val_acc,test_acc,seconds,images_per_s,"
-    "tflops,error";
+    "name,model,priority,status,epochs_run,epochs,best_epoch,best_val_acc,test_acc,seconds,"
+    "images_per_s,tflops,error";
 std::string group_csv(const GroupReport& report);
 
 }  // namespace ptq

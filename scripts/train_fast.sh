@@ -10,7 +10,8 @@
 #        1e-3; about 25 minutes for the nine on an H200, measured network by network)
 #        JOBS=all scripts/train_fast.sh OUT  (all nine at once on one GPU: `ptqbench train-group`
 #        from OUT/plan.txt, console in OUT/group.log; JOBS=N runs N at a time; TIME_LIMIT=S
-#        stops every run after the epoch it is in at S seconds; run it again to continue)
+#        stops every run after the epoch it is in at S seconds; run it again to continue;
+#        PRIO_<model>=K gives that run's stream the K-th priority above the default)
 # Environment: as train_all.sh (PTQBENCH, DATA, MODELS); EPOCHS_<model> and OPTS_<model> set
 # here are defaults that the caller's environment overrides. EPOCHS and WARMUP, when set, replace
 # the plan's epochs and warmup epochs for every network (EPOCHS_<model> still wins), e.g. for
@@ -102,7 +103,9 @@ models=()
     if [ -n "${MODELS:-}" ] && [[ " $MODELS " != *" $model "* ]]; then continue; fi
     models+=("$model")
     epochs_var="EPOCHS_${model}" opts_var="OPTS_${model}"
-    echo "--model $model --epochs ${!epochs_var} ${common[*]} ${*:2} ${!opts_var}"
+    prio_var="PRIO_${model}"
+    echo "--model $model --epochs ${!epochs_var} ${common[*]} ${*:2} ${!opts_var}" \
+      "${!prio_var:+--priority ${!prio_var}}"
   done
 } >"$out/plan.txt.tmp"
 mv "$out/plan.txt.tmp" "$out/plan.txt"

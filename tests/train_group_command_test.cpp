@@ -70,6 +70,8 @@ TEST(TrainGroupCommand, ABadLineIsNamedAndNothingIsCreated) {
   refused("--model VGG_16 --data /tmp", "--data belongs");
   refused("--model VGG_16 --name ../up", "plain folder name");
   refused("--model VGG_16 --name", "needs a value");
+  refused("--model VGG_16 --priority -1", "--priority");
+  refused("--model VGG_16 --priority high", "--priority");
   refused("--model AlexNet --epochs 5", "the name AlexNet is taken by line 2");
   refused("--model VGG_16 --name r18", "the name r18 is taken by line 4");
 }

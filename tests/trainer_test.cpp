@@ -361,6 +361,7 @@ TEST(TrainGroup, ARunThatFailsIsReportedAndTheOtherFinishes) {
   std::vector<GroupRun> runs = {tiny_run("bad", bad_dir.path().string(), 3, 3),
                                 tiny_run("good", good_dir.path().string(), 3, 3)};
   runs[0].options.lr = 1e30f;  // diverges in the first epoch (as in the trainer test above)
+  runs[1].priority = 2;        // a stream of higher priority trains like any other
   runs[0].options.lr_min = 1e29f;
   std::ostringstream progress;
   const GroupReport report = train_group(runs, data.view(), {}, progress);
@@ -372,8 +373,8 @@ TEST(TrainGroup, ARunThatFailsIsReportedAndTheOtherFinishes) {
   EXPECT_EQ(report.outcomes[1].status, RunStatus::kFinished) << report.outcomes[1].error;
   EXPECT_GE(report.outcomes[1].summary.test_acc, 80.0) << progress.str();
   const std::string csv = group_csv(report);
-  EXPECT_NE(csv.find("\nbad,tiny,failed,,,,,,,,,\""), std::string::npos) << csv;
-  EXPECT_NE(csv.find("\ngood,tiny,finished,3,3,"), std::string::npos) << csv;
+  EXPECT_NE(csv.find("\nbad,tiny,0,failed,,,,,,,,,\""), std::string::npos) << csv;
+  EXPECT_NE(csv.find("\ngood,tiny,2,finished,3,3,"), std::string::npos) << csv;
 }
 
 // One run at a time (jobs 1) with a stop request after the first epoch of each: both stop with
@@ -423,6 +424,7 @@ TEST(TrainGroup, GroupCsvQuotesErrorsAndLeavesMissingValuesEmpty) {
   GroupReport r;
   GroupOutcome stopped;
   stopped.name = "s";
+  stopped.priority = 3;
   stopped.status = RunStatus::kStopped;
   stopped.summary.options.model = "VGG_16";
   stopped.summary.options.epochs = 120;
@@ -439,8 +441,8 @@ TEST(TrainGroup, GroupCsvQuotesErrorsAndLeavesMissingValuesEmpty) {
   failed.error = "CUDA error \"out of memory\"\nat x";
   r.outcomes = {stopped, failed};
   EXPECT_EQ(group_csv(r), std::string(kGroupCsvHeader) +
-                              "\ns,VGG_16,stopped,7,120,6,71.23,,12.3,20000,3.14,\n"
-                              "f,AlexNet,failed,,,,,,,,,\"CUDA error \"\"out of memory\"\" at x\"\n");
+                              "\ns,VGG_16,3,stopped,7,120,6,71.23,,12.3,20000,3.14,\n"
+                              "f,AlexNet,0,failed,,,,,,,,,\"CUDA error \"\"out of memory\"\" at x\"\n");
 }
 
 }  // namespace
