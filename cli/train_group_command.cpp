@@ -178,16 +178,17 @@ std::vector<PlannedRun> read_plan(const GroupArgs& g) {
   return runs;
 }
 
-// Set by SIGINT/SIGTERM; the runs stop after their current epoch. A second signal ends the process.
-volatile std::sig_atomic_t g_stop_signal = 0;
+// Set by SIGINT/SIGTERM (read by the runs' threads, so atomic; lock-free, so a handler may set it);
+// the runs stop after their current epoch. A second signal ends the process.
+std::atomic<int> g_stop_signal{0};
+static_assert(std::atomic<int>::is_always_lock_free, "the signal handler stores into it");
 
 extern "C" void on_stop_signal(int sig) {
-  if (g_stop_signal != 0) {
+  if (g_stop_signal.exchange(sig) != 0) {
     std::signal(sig, SIG_DFL);
     std::raise(sig);
     return;
   }
-  g_stop_signal = sig;
   constexpr char kMsg[] =
       "\nptqbench train-group: stopping after the current epochs (again to quit at once)\n";
   const ssize_t ignored = write(STDERR_FILENO, kMsg, sizeof kMsg - 1);
@@ -267,11 +268,11 @@ int run_train_group(const Args& args) {
     std::cerr << "ptqbench train-group: no usable GPU: " << no_gpu << '\n';
     return 1;
   }
-  std::cout << "device: " << gpu_device_name() << "; " << runs.size() << " runs, "
-            << (g.jobs == 0 ? runs.size() : std::min<std::size_t>(g.jobs, runs.size()))
-            << " at a time" << (g.time_limit > 0 ? ", time limit " : "")
-            << (g.time_limit > 0 ? std::to_string(g.time_limit) + " s" : "") << '\n'
-            << std::flush;
+  const std::size_t jobs = g.jobs == 0 ? runs.size() : std::min<std::size_t>(g.jobs, runs.size());
+  std::cout << "device: " << gpu_device_name() << "; " << runs.size() << " runs, " << jobs
+            << " at a time";
+  if (g.time_limit > 0) std::cout << ", time limit " << g.time_limit << " s";
+  std::cout << '\n' << std::flush;
 
   std::vector<GroupRun> group;
   for (const PlannedRun& r : runs) {
@@ -304,15 +305,17 @@ int run_train_group(const Args& args) {
   int count[3] = {0, 0, 0};
   for (const GroupOutcome& o : report.outcomes) ++count[static_cast<int>(o.status)];
   char row[256];
-  std::snprintf(row, sizeof row, "%s,%zu,%zu,%d,%d,%d,%.1f", started.c_str(),
-                g.jobs == 0 ? runs.size() : std::min<std::size_t>(g.jobs, runs.size()),
-                runs.size(), count[0], count[1], count[2], report.wall_seconds);
+  std::snprintf(row, sizeof row, "%s,%zu,%zu,%d,%d,%d,%.1f", started.c_str(), jobs, runs.size(),
+                count[0], count[1], count[2], report.wall_seconds);
   const double all_sessions = append_session(
       (std::filesystem::path(g.out_dir) / "group_sessions.csv").string(), row);
 
+  char held[160];
+  std::snprintf(held, sizeof held,
+                "GPU held %.1f s this session, %.1f s over every session (group_sessions.csv)",
+                report.wall_seconds, all_sessions);
   std::cout << "\ngroup: " << count[0] << " finished, " << count[1] << " stopped, " << count[2]
-            << " failed; GPU held " << report.wall_seconds << " s this session, " << all_sessions
-            << " s over every session (group_sessions.csv)\n";
+            << " failed; " << held << '\n';
   for (const GroupOutcome& o : report.outcomes) {
     std::cout << "  " << o.name << ": " << run_status_name(o.status);
     if (o.status == RunStatus::kFinished) {
