@@ -115,7 +115,7 @@ args=(--plan "$out/plan.txt" --out "$out" "${jobs[@]}")
 # A group that has begun (a run's folder holds a state) continues.
 compgen -G "$out/*/resume.txt" >/dev/null && args+=(--resume)
 echo "=== ptqbench train-group ${args[*]}"
-"$ptqbench" train-group "${args[@]}" 2>&1 | tee -a "$out/group.log"
-status=${PIPESTATUS[0]}
+status=0  # with pipefail, the group's exit code (a failed run: 1); the table is written either way
+"$ptqbench" train-group "${args[@]}" 2>&1 | tee -a "$out/group.log" || status=$?
 python3 scripts/train_summary_csv.py "$out" "${models[@]}"
 exit "$status"
