@@ -20,8 +20,10 @@
 // starts an epoch after S seconds; each stops after the epoch it is in, keeping its state for
 // --resume. Ctrl-C (SIGINT) or SIGTERM does the same at once; a second one ends the process.
 //
-// Every line, the data and every resume state are checked, and the data read, before any folder is
-// created and before the GPU is touched (usage errors, exit code 2, naming the plan's line). Exit code 1
+// Every line, the data and every resume state (its options; its tensors are read when the run
+// starts) are checked, and the data read, before any folder is created and before the GPU is
+// touched (usage errors, exit code 2, naming the plan's line). Run names may not be the group's
+// files (group.csv, group_sessions.csv, plan.txt, group.log, accuracy.csv). Exit code 1
 // when a run failed (the others still ran) or no GPU is usable.
 #include <atomic>
 #include <cerrno>
@@ -32,6 +34,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <iostream>
 #include <map>
 #include <sstream>
@@ -105,6 +108,10 @@ struct PlannedRun {
   NetworkDesc desc;
 };
 
+// The group's own files in DIR, which no run's folder may take.
+constexpr const char* kGroupFiles[] = {"group.csv", "group_sessions.csv", "plan.txt", "group.log",
+                                       "accuracy.csv"};
+
 bool plain_name(const std::string& name) {
   if (name.empty() || name == "." || name == "..") return false;
   for (const char c : name) {
@@ -144,6 +151,9 @@ std::vector<PlannedRun> read_plan(const GroupArgs& g) {
           if (!plain_name(run.name)) {
             throw UsageError("--name must be a plain folder name (letters, digits, _ - .), got '" +
                              run.name + "'");
+          }
+          for (const char* file : kGroupFiles) {
+            if (run.name == file) throw UsageError("--name " + run.name + " is the group's file");
           }
         } else if (opt == "--priority") {
           const long long p = integer_arg(opt, option_value(args, i), 0);
@@ -210,11 +220,11 @@ constexpr char kSessionsHeader[] = "started_utc,jobs,runs,finished,stopped,faile
 // wall seconds of every session in the file, this one included.
 double append_session(const std::string& path, const std::string& row) {
   std::string text;
-  {
+  if (std::filesystem::exists(path)) {
     std::ifstream in(path);
-    std::ostringstream all;
-    all << in.rdbuf();
-    text = in ? all.str() : "";
+    if (!in) throw std::runtime_error("cannot read " + path + " to add this session (left as is)");
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    if (in.bad()) throw std::runtime_error("cannot read " + path + " (left as is)");
   }
   if (text.empty()) text = std::string(kSessionsHeader) + '\n';
   if (text.back() != '\n') text += '\n';
@@ -288,7 +298,17 @@ int run_train_group(const Args& args) {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
     return g.time_limit > 0 && elapsed >= g.time_limit;
   };
+  const int levels = stream_priority_levels();
+  for (const PlannedRun& r : runs) {
+    if (r.priority > levels) {
+      std::cout << "[" << r.name << "] stream priority +" << r.priority << " is above the device's +"
+                << levels << ": it gets +" << levels << '\n';
+    }
+  }
   g_stop_signal = 0;
+  // A console that goes away (a pipe whose reader was interrupted) must not end the runs: their
+  // lines still reach each train.log.
+  std::signal(SIGPIPE, SIG_IGN);
   std::signal(SIGINT, on_stop_signal);
   std::signal(SIGTERM, on_stop_signal);
   // The study normalises every dataset with CIFAR-10's channel statistics (kernels/augment_math.h).
@@ -298,17 +318,18 @@ int run_train_group(const Args& args) {
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);
 
-  const std::string csv = group_csv(report);
-  const std::string csv_path = (std::filesystem::path(g.out_dir) / "group.csv").string();
-  const std::string problem = write_file_atomically(csv_path, csv.data(), csv.size());
-  if (!problem.empty()) throw std::runtime_error(csv_path + ": " + problem);
   int count[3] = {0, 0, 0};
   for (const GroupOutcome& o : report.outcomes) ++count[static_cast<int>(o.status)];
   char row[256];
   std::snprintf(row, sizeof row, "%s,%zu,%zu,%d,%d,%d,%.1f", started.c_str(), jobs, runs.size(),
                 count[0], count[1], count[2], report.wall_seconds);
+  // The session's GPU time first: it is what a failed write of the table would lose.
   const double all_sessions = append_session(
       (std::filesystem::path(g.out_dir) / "group_sessions.csv").string(), row);
+  const std::string csv = group_csv(report);
+  const std::string csv_path = (std::filesystem::path(g.out_dir) / "group.csv").string();
+  const std::string problem = write_file_atomically(csv_path, csv.data(), csv.size());
+  if (!problem.empty()) throw std::runtime_error(csv_path + ": " + problem);
 
   char held[160];
   std::snprintf(held, sizeof held,

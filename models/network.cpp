@@ -207,6 +207,7 @@ struct Network::Plan {
 
 Network::Network(GpuContext& ctx, NetworkDesc desc, std::uint64_t seed)
     : ctx_(ctx), desc_(std::move(desc)), dropout_seed_(seed ^ 0x9E3779B97F4A7C15ull) {
+  const DeviceSetupLock setup(device_setup_mutex());  // uploads and a synchronous memset
   validate_network_desc(desc_);
   layout_ = param_layout(desc_);
   std::vector<float> h_trainable(layout_.trainable_floats, 0.0f),

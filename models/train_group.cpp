@@ -16,6 +16,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <streambuf>
+#include <system_error>
 #include <thread>
 #include <utility>
 
@@ -142,18 +143,26 @@ GroupReport train_group(const std::vector<GroupRun>& runs, const TrainData& data
   std::atomic<std::size_t> next{0};
   std::mutex lock;
   const auto begin = std::chrono::steady_clock::now();
+  const auto seconds_since_begin = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
+  };
   std::vector<std::thread> threads;
   for (std::size_t w = 0; w < workers; ++w) {
-    threads.emplace_back([&] {
-      for (std::size_t i = next++; i < runs.size(); i = next++) {
-        report.outcomes[i] =
-            train_one(runs[i], data, device, options.stop_requested, progress, lock);
-      }
-    });
+    try {
+      threads.emplace_back([&] {
+        for (std::size_t i = next++; i < runs.size(); i = next++) {
+          report.outcomes[i] =
+              train_one(runs[i], data, device, options.stop_requested, progress, lock);
+          report.outcomes[i].ended_s = seconds_since_begin();
+        }
+      });
+    } catch (const std::system_error&) {  // no more threads: the started ones take every run
+      if (threads.empty()) throw;
+      break;
+    }
   }
   for (std::thread& t : threads) t.join();
-  report.wall_seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
+  report.wall_seconds = seconds_since_begin();
   return report;
 }
 
@@ -170,7 +179,7 @@ std::string group_csv(const GroupReport& report) {
         << (has ? std::to_string(s.best_epoch) : "") << ','
         << (has ? fixed(s.best_val_acc, 2) : "") << ',' << (has ? fixed(s.test_acc, 2) : "")
         << ',' << (has ? fixed(s.seconds, 1) : "") << ',' << (has ? fixed(s.images_per_s, 0) : "")
-        << ',' << (has ? fixed(s.tflops, 2) : "") << ','
+        << ',' << (has ? fixed(s.tflops, 2) : "") << ',' << fixed(o.ended_s, 1) << ','
         << (o.error.empty() ? "" : csv_quoted(o.error)) << '\n';
   }
   return out.str();

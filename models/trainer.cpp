@@ -247,6 +247,11 @@ TrainSummary train_network(GpuContext& ctx, const NetworkDesc& desc, const Train
     const int epoch = progress.epochs_done;  // 0-based here, 1-based in the log
     const Clock::time_point wall_begin = Clock::now();
 
+    // The session's first step launches the loader's, loss's and optimiser's kernels for the first
+    // time: it holds the device setup lock from the epoch's start, like a network's first pass
+    // (gpu/device_setup_lock.h).
+    std::unique_lock<std::recursive_mutex> first_step(device_setup_mutex(), std::defer_lock);
+    if (session_epochs == 0) first_step.lock();
     CUDA_CHECK(cudaMemsetAsync(d_totals.data(), 0, d_totals.bytes(), stream));
     train_begin.record(stream);
     train_loader.start_epoch(static_cast<std::uint64_t>(epoch));
@@ -254,10 +259,6 @@ TrainSummary train_network(GpuContext& ctx, const NetworkDesc& desc, const Train
     std::int64_t steps = progress.steps;
     const float first_lr = static_cast<float>(scheduled_lr(options, steps, steps_per_epoch));
     while (train_loader.next(&b)) {
-      // The session's first step launches the loader's, loss's and optimiser's kernels for the
-      // first time: under the device setup lock, like a network's first pass (device_setup_lock.h).
-      std::unique_lock<std::recursive_mutex> setup(device_setup_mutex(), std::defer_lock);
-      if (session_epochs == 0 && steps == progress.steps) setup.lock();
       const float lr = static_cast<float>(scheduled_lr(options, steps, steps_per_epoch));
       const int n = static_cast<int>(b.count);
       const float* d_logits = net.forward(b.d_images, n, ForwardMode::kTraining);
@@ -265,7 +266,9 @@ TrainSummary train_network(GpuContext& ctx, const NetworkDesc& desc, const Train
                             d_totals.data(), stream);
       net.backward(d_grad_logits.data());
       optimizer.step(net.trainable(), net.gradients(), lr, steps++, stream);
+      if (first_step.owns_lock()) first_step.unlock();
     }
+    if (first_step.owns_lock()) first_step.unlock();
     train_end.record(stream);
     {
       std::unique_lock<std::recursive_mutex> setup(device_setup_mutex(), std::defer_lock);
@@ -363,7 +366,12 @@ TrainSummary train_network(GpuContext& ctx, const NetworkDesc& desc, const Train
   net.load(best_path);
   BatchLoader test_loader(*data.test, eval_options, stream);
   CUDA_CHECK(cudaMemsetAsync(d_totals.data(), 0, sizeof(LossTotals), stream));
-  evaluate(net, test_loader, d_totals.data(), stream);
+  {
+    // A resumed run that had finished gets here without an epoch: these are its first launches.
+    std::unique_lock<std::recursive_mutex> setup(device_setup_mutex(), std::defer_lock);
+    if (session_epochs == 0) setup.lock();
+    evaluate(net, test_loader, d_totals.data(), stream);
+  }
   CUDA_CHECK(cudaMemcpyAsync(h_totals.data(), d_totals.data(), sizeof(LossTotals),
                              cudaMemcpyDeviceToHost, stream));
   CUDA_CHECK(cudaStreamSynchronize(stream));

@@ -94,6 +94,14 @@ if [ ! -x "$ptqbench" ]; then
   echo "train_fast.sh: no ptqbench at $ptqbench (build it, or set PTQBENCH)" >&2
   exit 2
 fi
+if [ -n "${MODELS:-}" ]; then
+  for m in $MODELS; do
+    if [[ " ${plan[*]%%:*} " != *" $m "* ]]; then
+      echo "train_fast.sh: MODELS names '$m', which the plan does not have (${plan[*]%%:*})" >&2
+      exit 2
+    fi
+  done
+fi
 mkdir -p "$out"
 models=()
 {
@@ -116,6 +124,8 @@ args=(--plan "$out/plan.txt" --out "$out" "${jobs[@]}")
 compgen -G "$out/*/resume.txt" >/dev/null && args+=(--resume)
 echo "=== ptqbench train-group ${args[*]}"
 status=0  # with pipefail, the group's exit code (a failed run: 1); the table is written either way
-"$ptqbench" train-group "${args[@]}" 2>&1 | tee -a "$out/group.log" || status=$?
-python3 scripts/train_summary_csv.py "$out" "${models[@]}"
+# tee ignores Ctrl-C and SIGTERM, so the group can stop after its epochs and still be heard.
+"$ptqbench" train-group "${args[@]}" 2>&1 | (trap '' INT TERM; exec tee -a "$out/group.log") ||
+  status=$?
+python3 scripts/train_summary_csv.py "$out" "${models[@]}" || { [ "$status" -ne 0 ] || status=1; }
 exit "$status"

@@ -70,6 +70,7 @@ TEST(TrainGroupCommand, ABadLineIsNamedAndNothingIsCreated) {
   refused("--model VGG_16 --data /tmp", "--data belongs");
   refused("--model VGG_16 --name ../up", "plain folder name");
   refused("--model VGG_16 --name", "needs a value");
+  refused("--model VGG_16 --name group.csv", "is the group's file");
   refused("--model VGG_16 --priority -1", "--priority");
   refused("--model VGG_16 --priority high", "--priority");
   refused("--model AlexNet --epochs 5", "the name AlexNet is taken by line 2");

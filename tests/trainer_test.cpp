@@ -341,7 +341,9 @@ TEST(TrainGroup, TwoRunsAtOnceLearnAsAloneAndEachWritesItsOwnFiles) {
     const std::string log = test::slurp(dir + "/train.log");
     EXPECT_NE(log.find("epoch 4/4"), std::string::npos) << log;
     EXPECT_NE(log.find("test accuracy"), std::string::npos) << log;
-    EXPECT_EQ(log.find("[a] "), std::string::npos) << log;
+    EXPECT_EQ(log.find("[" + runs[i].name + "] "), std::string::npos) << log;
+    EXPECT_GT(o.ended_s, 0.0);
+    EXPECT_LE(o.ended_s, report.wall_seconds);
   }
   expect_prefixed_lines(progress.str(), {"[a] ", "[b] "});
   EXPECT_NE(progress.str().find("[b] epoch 4/4"), std::string::npos) << progress.str();
@@ -373,7 +375,7 @@ TEST(TrainGroup, ARunThatFailsIsReportedAndTheOtherFinishes) {
   EXPECT_EQ(report.outcomes[1].status, RunStatus::kFinished) << report.outcomes[1].error;
   EXPECT_GE(report.outcomes[1].summary.test_acc, 80.0) << progress.str();
   const std::string csv = group_csv(report);
-  EXPECT_NE(csv.find("\nbad,tiny,0,failed,,,,,,,,,\""), std::string::npos) << csv;
+  EXPECT_NE(csv.find("\nbad,tiny,0,failed,,,,,,,,,"), std::string::npos) << csv;
   EXPECT_NE(csv.find("\ngood,tiny,2,finished,3,3,"), std::string::npos) << csv;
 }
 
@@ -435,14 +437,15 @@ TEST(TrainGroup, GroupCsvQuotesErrorsAndLeavesMissingValuesEmpty) {
   stopped.summary.seconds = 12.34;
   stopped.summary.images_per_s = 20000.4;
   stopped.summary.tflops = 3.14159;
+  stopped.ended_s = 99.96;
   GroupOutcome failed;
   failed.name = "f";
   failed.summary.options.model = "AlexNet";
   failed.error = "CUDA error \"out of memory\"\nat x";
   r.outcomes = {stopped, failed};
   EXPECT_EQ(group_csv(r), std::string(kGroupCsvHeader) +
-                              "\ns,VGG_16,3,stopped,7,120,6,71.23,,12.3,20000,3.14,\n"
-                              "f,AlexNet,0,failed,,,,,,,,,\"CUDA error \"\"out of memory\"\" at x\"\n");
+                              "\ns,VGG_16,3,stopped,7,120,6,71.23,,12.3,20000,3.14,100.0,\n"
+                              "f,AlexNet,0,failed,,,,,,,,,0.0,\"CUDA error \"\"out of memory\"\" at x\"\n");
 }
 
 }  // namespace
