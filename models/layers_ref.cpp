@@ -6,20 +6,23 @@
 #include <limits>
 
 namespace ptq {
+namespace {
 
-void conv2d_ref(const std::vector<float>& x, int n, TensorShape in, const std::vector<float>& w,
-                const float* bias, int out_channels, int kernel, int stride, int padding,
-                int groups, std::vector<float>& y) {
+// Visits every (b, o, i, j, c, u, v) term of the convolution that lands inside the input, with
+// the flat indices of its x (or dx), w (or dw) and y (or dy) elements.
+template <typename Term>
+void for_each_conv_term(int n, TensorShape in, int out_channels, int kernel, int stride,
+                        int padding, int groups, Term term) {
   const int oh = (in.h + 2 * padding - kernel) / stride + 1;
   const int ow = (in.w + 2 * padding - kernel) / stride + 1;
   const int in_per_group = in.c / groups, out_per_group = out_channels / groups;
-  y.assign(static_cast<std::size_t>(n) * out_channels * oh * ow, 0.0f);
   for (int b = 0; b < n; ++b) {
     for (int o = 0; o < out_channels; ++o) {
       const int c0 = (o / out_per_group) * in_per_group;
       for (int i = 0; i < oh; ++i) {
         for (int j = 0; j < ow; ++j) {
-          double acc = bias ? bias[o] : 0.0;
+          const std::size_t yi =
+              ((static_cast<std::size_t>(b) * out_channels + o) * oh + i) * ow + j;
           for (int c = 0; c < in_per_group; ++c) {
             for (int u = 0; u < kernel; ++u) {
               const int r = i * stride + u - padding;
@@ -27,20 +30,58 @@ void conv2d_ref(const std::vector<float>& x, int n, TensorShape in, const std::v
               for (int v = 0; v < kernel; ++v) {
                 const int q = j * stride + v - padding;
                 if (q < 0 || q >= in.w) continue;
-                const double xv =
-                    x[((static_cast<std::size_t>(b) * in.c + c0 + c) * in.h + r) * in.w + q];
-                const double wv =
-                    w[((static_cast<std::size_t>(o) * in_per_group + c) * kernel + u) * kernel + v];
-                acc += xv * wv;
+                term(((static_cast<std::size_t>(b) * in.c + c0 + c) * in.h + r) * in.w + q,
+                     ((static_cast<std::size_t>(o) * in_per_group + c) * kernel + u) * kernel + v,
+                     yi);
               }
             }
           }
-          y[((static_cast<std::size_t>(b) * out_channels + o) * oh + i) * ow + j] =
-              static_cast<float>(acc);
         }
       }
     }
   }
+}
+
+}  // namespace
+
+void conv2d_ref(const std::vector<float>& x, int n, TensorShape in, const std::vector<float>& w,
+                const float* bias, int out_channels, int kernel, int stride, int padding,
+                int groups, std::vector<float>& y) {
+  const int oh = (in.h + 2 * padding - kernel) / stride + 1;
+  const int ow = (in.w + 2 * padding - kernel) / stride + 1;
+  const std::size_t plane = static_cast<std::size_t>(oh) * ow;
+  std::vector<double> acc(static_cast<std::size_t>(n) * out_channels * plane, 0.0);
+  if (bias) {
+    for (std::size_t k = 0; k < acc.size(); ++k) acc[k] = bias[k / plane % out_channels];
+  }
+  for_each_conv_term(n, in, out_channels, kernel, stride, padding, groups,
+                     [&](std::size_t xi, std::size_t wi, std::size_t yi) {
+                       acc[yi] += static_cast<double>(x[xi]) * w[wi];
+                     });
+  y.assign(acc.begin(), acc.end());
+}
+
+void conv2d_backward_data_ref(const std::vector<float>& dy, int n, TensorShape in,
+                              const std::vector<float>& w, int out_channels, int kernel, int stride,
+                              int padding, int groups, std::vector<float>& dx) {
+  std::vector<double> acc(static_cast<std::size_t>(n) * in.count(), 0.0);
+  for_each_conv_term(n, in, out_channels, kernel, stride, padding, groups,
+                     [&](std::size_t xi, std::size_t wi, std::size_t yi) {
+                       acc[xi] += static_cast<double>(w[wi]) * dy[yi];
+                     });
+  dx.assign(acc.begin(), acc.end());
+}
+
+void conv2d_backward_filter_ref(const std::vector<float>& x, int n, TensorShape in,
+                                const std::vector<float>& dy, int out_channels, int kernel,
+                                int stride, int padding, int groups, std::vector<float>& dw) {
+  std::vector<double> acc(
+      static_cast<std::size_t>(out_channels) * (in.c / groups) * kernel * kernel, 0.0);
+  for_each_conv_term(n, in, out_channels, kernel, stride, padding, groups,
+                     [&](std::size_t xi, std::size_t wi, std::size_t yi) {
+                       acc[wi] += static_cast<double>(x[xi]) * dy[yi];
+                     });
+  dw.assign(acc.begin(), acc.end());
 }
 
 void batch_norm_inference_ref(const std::vector<float>& x, int n, TensorShape s, const float* gamma,

@@ -15,6 +15,17 @@ void conv2d_ref(const std::vector<float>& x, int n, TensorShape in, const std::v
                 const float* bias, int out_channels, int kernel, int stride, int padding,
                 int groups, std::vector<float>& y);
 
+// The two backward passes of conv2d_ref (no bias), for an output gradient dy of n x out_channels
+// x oh x ow: dx[b,c,r,q] = sum over the (o, i, j, u, v) with r = i*s+u-p, q = j*s+v-p of
+// w[o, c - g0, u, v] dy[b,o,i,j]; dw[o,c,u,v] = sum_{b,i,j} dy[b,o,i,j] x[b, g0 + c, i*s+u-p,
+// j*s+v-p] (zero outside the input). dx is n x in, dw out x in/groups x k x k.
+void conv2d_backward_data_ref(const std::vector<float>& dy, int n, TensorShape in,
+                              const std::vector<float>& w, int out_channels, int kernel, int stride,
+                              int padding, int groups, std::vector<float>& dx);
+void conv2d_backward_filter_ref(const std::vector<float>& x, int n, TensorShape in,
+                                const std::vector<float>& dy, int out_channels, int kernel,
+                                int stride, int padding, int groups, std::vector<float>& dw);
+
 // y = gamma * (x - mean) / sqrt(var + eps) + beta per channel, with the running statistics.
 void batch_norm_inference_ref(const std::vector<float>& x, int n, TensorShape s, const float* gamma,
                               const float* beta, const float* mean, const float* var,
