@@ -2,9 +2,14 @@
 // step (forward in training mode, softmax cross-entropy, backward, one SGD-Nesterov launch) on
 // random images, timed whole with CUDA events and then with an event before every layer
 // (Network::set_layer_timing). Prints the step's median, the layers' medians summed by group
-// (models/layer_profile.h) and the slowest layers; --csv writes every layer's medians.
+// (models/layer_profile.h) and the slowest layers; --csv writes every layer's medians. With
+// --conv fastest (the default, as in training) it also prints what each convolution pass runs on
+// (Network::conv_engine_report: the legacy algorithm or a graph-API plan, and their times when
+// decided); --conv legacy keeps every pass on the legacy calls, --conv graph puts every pass that
+// has a matching graph-API plan on one (ConvEngines in models/network.h).
 //
-// usage: layer_profile MODEL [--batch N] [--steps N] [--math tf32|fp32] [--csv FILE]
+// usage: layer_profile MODEL [--batch N] [--steps N] [--math tf32|fp32]
+//                            [--conv fastest|legacy|graph] [--csv FILE]
 #include <cudnn.h>
 #include <unistd.h>
 
@@ -31,13 +36,15 @@ namespace ptq {
 namespace {
 
 constexpr char kUsage[] =
-    "usage: layer_profile MODEL [--batch N] [--steps N] [--math tf32|fp32] [--csv FILE]";
+    "usage: layer_profile MODEL [--batch N] [--steps N] [--math tf32|fp32] "
+    "[--conv fastest|legacy|graph] [--csv FILE]";
 constexpr int kWarmupSteps = 3;  // the first plans the step (algorithm search); two more warm up
 
 struct Options {
   std::string model, csv;
   int batch = 128, steps = 20;
   MathMode math = MathMode::kTf32;
+  ConvEngines conv = ConvEngines::kFastest;
 };
 
 [[noreturn]] void usage_error(const std::string& why) {
@@ -69,6 +76,13 @@ Options parse(int argc, char** argv) {
       const std::string m = value();
       if (m != "tf32" && m != "fp32") usage_error("--math must be tf32 or fp32, got '" + m + "'");
       o.math = m == "tf32" ? MathMode::kTf32 : MathMode::kFp32;
+    } else if (a == "--conv") {
+      const std::string m = value();
+      if (m != "fastest" && m != "legacy" && m != "graph")
+        usage_error("--conv must be fastest, legacy or graph, got '" + m + "'");
+      o.conv = m == "fastest"  ? ConvEngines::kFastest
+               : m == "graph" ? ConvEngines::kGraph
+                              : ConvEngines::kLegacy;
     } else if (a == "--csv") {
       o.csv = value();
     } else if (!a.empty() && a[0] != '-' && o.model.empty()) {
@@ -160,6 +174,7 @@ int run(const Options& o) {
   GpuContext ctx;
   Network net(ctx, desc, 0);
   net.set_math_mode(o.math);
+  net.set_conv_engines(o.conv);
   Step step(ctx, net, o.batch);
   for (int s = 0; s < kWarmupSteps; ++s) step.enqueue();
   ctx.synchronize();
@@ -176,9 +191,14 @@ int run(const Options& o) {
   const std::vector<GroupProfileRow> groups = group_profile(rows);
 
   const double macs = static_cast<double>(network_cost(desc).macs);
-  std::printf("%s, batch %d, %s, %s, cuDNN %zu, medians of %d steps after %d warm-up steps\n",
-              o.model.c_str(), o.batch, o.math == MathMode::kTf32 ? "tf32" : "fp32",
-              gpu_device_name().c_str(), cudnnGetVersion(), o.steps, kWarmupSteps);
+  std::printf(
+      "%s, batch %d, %s, conv %s, %s, cuDNN %zu, medians of %d steps after %d warm-up steps\n",
+      o.model.c_str(), o.batch, o.math == MathMode::kTf32 ? "tf32" : "fp32",
+      o.conv == ConvEngines::kFastest ? "fastest"
+      : o.conv == ConvEngines::kGraph ? "graph"
+                                      : "legacy",
+      gpu_device_name().c_str(),
+      cudnnGetVersion(), o.steps, kWarmupSteps);
   std::printf("training step %.3f ms: %.0f images/s, %.2f TFLOP/s (3 x forward MACs x 2)\n",
               step_ms, o.batch / (step_ms / 1e3), 6.0 * macs * o.batch / (step_ms / 1e3) / 1e12);
   double layers_ms = 0;
@@ -203,6 +223,29 @@ int run(const Options& o) {
   for (const LayerProfileRow& r : slowest) {
     std::printf("  %-28s %-14s %12.3f %12.3f\n", r.name.c_str(), r.group.c_str(), r.forward_ms,
                 r.backward_ms);
+  }
+  const std::vector<ConvEngineUse> engines = net.conv_engine_report();
+  if (!engines.empty()) {
+    double legacy_ms = 0, chosen_ms = 0;
+    int graph = 0, mismatched = 0;
+    for (const ConvEngineUse& u : engines) {
+      legacy_ms += u.legacy_ms;
+      chosen_ms += u.candidates > u.mismatched ? u.chosen_ms : u.legacy_ms;
+      graph += u.engine.rfind("legacy", 0) != 0;
+      mismatched += u.mismatched;
+    }
+    std::printf(
+        "\n  convolution passes, one row per shape and pass (ms: median of 3 runs while deciding; "
+        "0 where no plan was tried)\n  %d of %zu on graph-API plans, %d candidate plans dropped "
+        "for differing from the legacy result; legacy %.3f ms, chosen %.3f ms summed\n",
+        graph, engines.size(), mismatched, legacy_ms, chosen_ms);
+    std::printf("  %-44s %-18s %9s %9s %5s  %s\n", "shape", "pass", "legacy", "chosen", "tried",
+                "engine");
+    for (const ConvEngineUse& u : engines) {
+      std::printf("  %-44s %-18s %9.3f %9.3f %3d/%d  %s\n", u.key.c_str(), u.pass.c_str(),
+                  u.legacy_ms, u.chosen_ms, u.candidates - u.mismatched, u.candidates,
+                  u.engine.c_str());
+    }
   }
   if (!o.csv.empty()) {
     std::ostringstream csv;

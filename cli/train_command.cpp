@@ -32,14 +32,16 @@ constexpr char kUsage[] =
     "usage: ptqbench train --model M --out DIR [--data DIR] [--dataset cifar10|fashion-mnist] "
     "[--optimizer sgd|sgd-momentum|sgd-nesterov|adam] [--epochs N] [--batch N] [--seed S] "
     "[--patience P] [--lr X] [--lr-min X] [--schedule cosine|warmup-cosine] [--warmup EPOCHS] "
-    "[--momentum X] [--weight-decay X] [--math tf32|fp32] [--resume] [--stop-after N]";
+    "[--momentum X] [--weight-decay X] [--math tf32|fp32] [--conv fastest|legacy] [--resume] "
+    "[--stop-after N]";
 
 }  // namespace
 
 // Options first, then the optimiser's defaults under the explicit values.
 TrainArgs parse_train_args(const Args& args) {
   TrainArgs a;
-  std::string model, optimizer = "sgd-nesterov", math = "tf32", schedule = "cosine";
+  std::string model, optimizer = "sgd-nesterov", math = "tf32", schedule = "cosine",
+                     conv = "fastest";
   std::optional<double> lr, lr_min, momentum, weight_decay, warmup;
   std::optional<long long> epochs, batch, patience, stop_after;
   std::uint64_t seed = 0;
@@ -83,6 +85,10 @@ TrainArgs parse_train_args(const Args& args) {
       math = option_value(args, i);
       if (math != "tf32" && math != "fp32")
         throw UsageError("--math must be tf32 or fp32, got '" + math + "'");
+    } else if (opt == "--conv") {
+      conv = option_value(args, i);
+      if (conv != "fastest" && conv != "legacy")
+        throw UsageError("--conv must be fastest or legacy, got '" + conv + "'");
     } else if (opt == "--resume") {
       a.resume = true;
     } else {
@@ -120,6 +126,7 @@ TrainArgs parse_train_args(const Args& args) {
     throw UsageError(std::string("--schedule: ") + e.what());
   }
   o.tf32 = math == "tf32";
+  o.graph_conv = conv == "fastest";
   return a;
 }
 
@@ -140,7 +147,7 @@ void print_plan(std::ostream& out, const TrainOptions& o, const NetworkDesc& des
   if (o.warmup_epochs > 0) out << ", " << o.warmup_epochs << " warmup epochs";
   out << "), momentum " << o.momentum << ", weight decay " << o.weight_decay << ", batch "
       << o.batch << ", " << o.epochs << " epochs, patience " << o.patience << ", seed " << o.seed
-      << ", math " << math_name(o.tf32) << '\n';
+      << ", math " << math_name(o.tf32) << ", conv " << conv_engines_name(o.graph_conv) << '\n';
 }
 
 DataChoice choose_data(const std::string& data_dir, const std::string& wanted, std::ostream& out) {

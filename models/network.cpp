@@ -13,7 +13,10 @@
 //   flatten  aliases its input (NCHW is already C*H*W per image)
 // Convolution algorithms: cudnnFindConvolutionForwardAlgorithmEx measures every algorithm once
 // per (shape, batch, math mode, determinism) within kMaxWorkspaceBytes; the fastest is cached and
-// one workspace sized for the largest choice is shared by all layers.
+// one workspace sized for the largest choice is shared by all layers. Under ConvEngines::kFastest
+// (the default) each pass's first run also tries cuDNN's graph-API plans for it
+// (models/conv_graph.h; run_conv_pass below) and keeps one when it matches and beats the legacy
+// algorithm.
 //
 // Backward, layer by layer in reverse order, each layer adding its input gradients into its
 // producers' gradient buffers (the first contribution writes, later ones add: a layer read by
@@ -31,7 +34,10 @@
 #include "models/network.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -40,6 +46,8 @@
 
 #include "gpu/cuda_check.h"
 #include "kernels/max_pool.cuh"
+#include "kernels/tensor_range.cuh"
+#include "models/conv_graph.h"
 #include "models/cudnn_descriptors.h"
 
 namespace ptq {
@@ -47,6 +55,18 @@ namespace {
 
 constexpr std::size_t kMaxWorkspaceBytes = std::size_t{1} << 30;  // cap for the algorithm search
 constexpr float kOne = 1.0f, kZero = 0.0f;
+
+// Graph-API plans tried per convolution pass (the heuristics' first usable ones), and the runs
+// each candidate (and the legacy algorithm) is timed over, after one warm-up run.
+constexpr int kGraphCandidates = 6;
+constexpr int kTimingRuns = 3;
+// Largest |graph plan - legacy| accepted, relative to the legacy result's largest magnitude (both
+// TF32: graph plans run in TF32 mode only). TF32 rounds every input to 11 significant bits
+// (2^-11 = 4.9e-4 relative per product), so two TF32 engines that sum in different orders differ
+// by about 1e-3 of the largest output (analytic estimate); 1e-2 still rejects an engine that
+// computes something else (a lost branch of the fourth session saw a 25% error). On the H200 the
+// decisions of the nine networks' training steps dropped 2 of their candidates (Inception_BN).
+constexpr double kGraphRelTol = 1e-2;
 
 std::string shape_key(const Layer& l, int batch, MathMode math, bool deterministic) {
   return std::to_string(batch) + ":" + std::to_string(l.in.c) + "x" + std::to_string(l.in.h) + "x" +
@@ -101,9 +121,42 @@ ConvolutionDescriptor make_conv_descriptor(const Layer& l) {
 
 }  // namespace
 
-struct Network::ConvChoice : AlgoChoice<cudnnConvolutionFwdAlgo_t> {};
-struct Network::ConvDataChoice : AlgoChoice<cudnnConvolutionBwdDataAlgo_t> {};
-struct Network::ConvFilterChoice : AlgoChoice<cudnnConvolutionBwdFilterAlgo_t> {};
+// A convolution pass's decision under ConvEngines::kFastest.
+struct Network::GraphDecision {
+  bool decided = false;
+  std::unique_ptr<GraphConvPlan> plan;  // null: the legacy call
+  ConvEngineUse use;
+};
+
+struct Network::ConvChoice : AlgoChoice<cudnnConvolutionFwdAlgo_t> {
+  GraphDecision graph;
+};
+struct Network::ConvDataChoice : AlgoChoice<cudnnConvolutionBwdDataAlgo_t> {
+  GraphDecision graph[2];  // [0] writes the input gradient, [1] adds into it (beta 1)
+};
+struct Network::ConvFilterChoice : AlgoChoice<cudnnConvolutionBwdFilterAlgo_t> {
+  GraphDecision graph;
+};
+
+// One convolution pass to run: its tensors (the output is one of x, w, y, by pass), its beta, and
+// the legacy call that writes its result to a given output pointer.
+struct Network::ConvPassCall {
+  ConvPass pass;
+  const Layer* layer;
+  int batch;
+  float beta;
+  float* x;
+  float* w;
+  float* y;
+  std::size_t out_count;  // floats of the output
+  std::size_t legacy_workspace;
+  int legacy_algo;
+  std::function<void(float* out)> legacy;
+
+  float* out() const {
+    return pass == ConvPass::kForward ? y : pass == ConvPass::kBackwardData ? x : w;
+  }
+};
 
 namespace {
 
@@ -144,11 +197,10 @@ std::vector<ConcatPart> concat_parts(const NetworkDesc& desc, const Layer& l) {
 // conv's current math type. `key` must name `math` and `deterministic` (shape_key does). Leaves
 // conv set to the chosen math type.
 template <typename Perf, int kCount, typename Choice, typename Search, typename WorkspaceOf>
-const Choice* cached_conv_choice(std::map<std::string, std::unique_ptr<Choice>>& cache,
-                                 const std::string& key, cudnnConvolutionDescriptor_t conv,
-                                 MathMode math, bool deterministic, Search search,
-                                 WorkspaceOf workspace_of, const std::string& model, const Layer& l,
-                                 const char* pass) {
+Choice* cached_conv_choice(std::map<std::string, std::unique_ptr<Choice>>& cache,
+                           const std::string& key, cudnnConvolutionDescriptor_t conv, MathMode math,
+                           bool deterministic, Search search, WorkspaceOf workspace_of,
+                           const std::string& model, const Layer& l, const char* pass) {
   auto found = cache.find(key);
   if (found == cache.end()) {
     CUDNN_CHECK(cudnnSetConvolutionMathType(conv, search_math(math)));
@@ -164,10 +216,42 @@ const Choice* cached_conv_choice(std::map<std::string, std::unique_ptr<Choice>>&
           return bytes;
         });
     if (!choice) no_algorithm(model, l, pass, key);
-    found = cache.emplace(key, std::make_unique<Choice>(Choice{*choice})).first;
+    found = cache.emplace(key, std::make_unique<Choice>(Choice{{*choice}, {}})).first;
   }
   CUDNN_CHECK(cudnnSetConvolutionMathType(conv, found->second->math));
   return found->second.get();
+}
+
+ConvGeometry conv_geometry(const Layer& l, int batch) {
+  ConvGeometry g;
+  g.batch = batch;
+  g.in_c = l.in.c;
+  g.in_h = l.in.h;
+  g.in_w = l.in.w;
+  g.out_c = l.out.c;
+  g.out_h = l.out.h;
+  g.out_w = l.out.w;
+  g.kernel = l.kernel;
+  g.stride = l.stride;
+  g.padding = l.padding;
+  g.groups = l.groups;
+  return g;
+}
+
+// GPU milliseconds of run() on `stream`: the median of kTimingRuns runs after one warm-up.
+template <typename Run>
+float median_ms(cudaStream_t stream, Run run) {
+  run();
+  std::array<float, kTimingRuns> ms{};
+  CudaEvent start, stop;
+  for (float& m : ms) {
+    start.record(stream);
+    run();
+    stop.record(stream);
+    m = stop.elapsed_ms_since(start);
+  }
+  std::sort(ms.begin(), ms.end());
+  return ms[kTimingRuns / 2];
 }
 
 }  // namespace
@@ -177,11 +261,11 @@ struct LayerStep {
   std::optional<TensorDescriptor> x, y;
   std::optional<FilterDescriptor> w;
   std::optional<ConvolutionDescriptor> conv;
-  const Network::ConvChoice* choice = nullptr;
+  Network::ConvChoice* choice = nullptr;
   // Backward only (each pass keeps its own descriptor: the math type is set per descriptor).
   std::optional<ConvolutionDescriptor> conv_data, conv_filter;
-  const Network::ConvDataChoice* data_choice = nullptr;
-  const Network::ConvFilterChoice* filter_choice = nullptr;
+  Network::ConvDataChoice* data_choice = nullptr;
+  Network::ConvFilterChoice* filter_choice = nullptr;
   std::vector<TensorDescriptor> parts;      // concat: each input's shape
   std::optional<TensorDescriptor> channel;  // 1 x C x 1 x 1: conv/linear bias, bn parameters
   std::optional<ActivationDescriptor> act;
@@ -396,15 +480,31 @@ void Network::run_layer(Plan& plan, int i, const float* d_input, ForwardMode mod
   float* y = outputs_[i].data();
   const cudnnHandle_t dnn = ctx_.cudnn();
   switch (l.kind) {
-    case LayerKind::kConv:
-      CUDNN_CHECK(cudnnConvolutionForward(dnn, &kOne, st.x->get(), x, st.w->get(), param(".weight"),
-                                          st.conv->get(), st.choice->algo, workspace_.data(),
-                                          st.choice->workspace, &kZero, st.y->get(), y));
+    case LayerKind::kConv: {
+      float* const w = param(".weight");
+      const ConvPassCall call{
+          ConvPass::kForward,
+          &l,
+          plan.batch,
+          0.0f,
+          const_cast<float*>(x),
+          w,
+          y,
+          static_cast<std::size_t>(plan.batch) * l.out.count(),
+          st.choice->workspace,
+          static_cast<int>(st.choice->algo),
+          [&](float* out) {
+            CUDNN_CHECK(cudnnConvolutionForward(dnn, &kOne, st.x->get(), x, st.w->get(), w,
+                                                st.conv->get(), st.choice->algo, workspace_.data(),
+                                                st.choice->workspace, &kZero, st.y->get(), out));
+          }};
+      run_conv_pass(st.choice->graph, call);
       if (l.bias) {
         CUDNN_CHECK(
             cudnnAddTensor(dnn, &kOne, st.channel->get(), param(".bias"), &kOne, st.y->get(), y));
       }
       break;
+    }
     case LayerKind::kBatchNorm:
       if (mode == ForwardMode::kInference) {
         CUDNN_CHECK(cudnnBatchNormalizationForwardInference(
@@ -501,6 +601,7 @@ const float* Network::forward(const float* d_input, int batch, ForwardMode mode)
     run_layer(plan, i, d_input, mode);
   }
   (mode == ForwardMode::kTraining ? plan.ran_training : plan.ran_inference) = true;
+  if (!warm) shrink_workspace();  // candidates' workspaces tried while deciding
   if (timing_) {
     forward_events_[n].record(ctx_.stream());
     forward_timed_ = true;
@@ -512,11 +613,158 @@ const float* Network::forward(const float* d_input, int batch, ForwardMode mode)
 }
 
 std::size_t Network::required_workspace() const {
+  const auto graph = [](const GraphDecision& d) -> std::size_t {
+    return d.plan ? d.plan->workspace() : 0;
+  };
   std::size_t bytes = 0;
-  for (const auto& entry : conv_choices_) bytes = std::max(bytes, entry.second->workspace);
-  for (const auto& entry : conv_data_choices_) bytes = std::max(bytes, entry.second->workspace);
-  for (const auto& entry : conv_filter_choices_) bytes = std::max(bytes, entry.second->workspace);
+  for (const auto& entry : conv_choices_) {
+    bytes = std::max({bytes, entry.second->workspace, graph(entry.second->graph)});
+  }
+  for (const auto& entry : conv_data_choices_) {
+    bytes = std::max({bytes, entry.second->workspace, graph(entry.second->graph[0]),
+                      graph(entry.second->graph[1])});
+  }
+  for (const auto& entry : conv_filter_choices_) {
+    bytes = std::max({bytes, entry.second->workspace, graph(entry.second->graph)});
+  }
   return bytes;
+}
+
+void Network::shrink_workspace() {
+  const std::size_t need = required_workspace();
+  if (workspace_.bytes() == need) return;
+  CUDA_CHECK(cudaStreamSynchronize(ctx_.stream()));  // queued passes may still use it
+  workspace_.resize(need);
+}
+
+void Network::run_conv_pass(GraphDecision& d, const ConvPassCall& call) {
+  // Graph plans are TF32's (models/conv_graph.h); strict FP32 keeps the legacy calls.
+  const bool graph = engines_ != ConvEngines::kLegacy && math_ == MathMode::kTf32;
+  if (graph && !d.decided) {
+    decide_conv_pass(d, call);
+    return;
+  }
+  if (graph && d.plan && conv_graph_aligned(call.x) && conv_graph_aligned(call.w) &&
+      conv_graph_aligned(call.y)) {
+    d.plan->execute(ctx_.cudnn(), call.x, call.w, call.y, workspace_.data());
+  } else {
+    call.legacy(call.out());
+  }
+}
+
+// The legacy call writes the pass's real result first; it is the reference every graph plan must
+// match (each runs on a scratch output, holding a copy of the output as it was when the pass adds
+// into it). Plans that match are timed against the legacy algorithm on that scratch, the fastest
+// of all is kept, and a chosen plan then rewrites the real result. Holds the device setup lock
+// (the first passes do already): it synchronises and allocates.
+void Network::decide_conv_pass(GraphDecision& d, const ConvPassCall& c) {
+  const DeviceSetupLock setup(device_setup_mutex());
+  const cudaStream_t stream = ctx_.stream();
+  const cudnnHandle_t dnn = ctx_.cudnn();
+  d.decided = true;
+  ConvEngineUse& use = d.use;
+  use.key = shape_key(*c.layer, c.batch, math_, deterministic_);
+  use.pass = std::string(conv_pass_name(c.pass)) + (c.beta != 0.0f ? " +=" : "");
+  use.engine = "legacy algo " + std::to_string(c.legacy_algo);
+
+  float* const out = c.out();
+  const std::size_t bytes = c.out_count * sizeof(float);
+  DeviceBuffer<float> before, trial(c.out_count);
+  // Declared after the buffers, so it runs first on every return: the stream may still copy from
+  // `before` or write `trial` when they are freed.
+  struct StreamWait {
+    cudaStream_t stream;
+    ~StreamWait() { cudaStreamSynchronize(stream); }  // an error shows at the next checked call
+  } const wait_before_free{stream};
+  if (c.beta != 0.0f) {
+    before.resize(c.out_count);
+    CUDA_CHECK(cudaMemcpyAsync(before.data(), out, bytes, cudaMemcpyDeviceToDevice, stream));
+  }
+  c.legacy(out);
+  if (!conv_graph_aligned(c.x) || !conv_graph_aligned(c.w) || !conv_graph_aligned(c.y)) return;
+
+  const ConvEngineRules rules{deterministic_, kMaxWorkspaceBytes};
+  std::vector<GraphConvPlan> plans = graph_conv_plans(dnn, c.pass, conv_geometry(*c.layer, c.batch),
+                                                      c.beta, rules, kGraphCandidates);
+  use.candidates = static_cast<int>(plans.size());
+  if (plans.empty()) return;
+  const TensorRange ref = tensor_range(out, c.out_count, stream);
+  if (ref.nan_count > 0 || ref.inf_count > 0) return;  // nothing to compare the plans with
+  const double tolerance = kGraphRelTol * std::max(std::fabs(static_cast<double>(ref.min_value)),
+                                                   std::fabs(static_cast<double>(ref.max_value)));
+  std::size_t need = c.legacy_workspace;
+  for (const GraphConvPlan& plan : plans) need = std::max(need, plan.workspace());
+  if (workspace_.bytes() < need) {
+    CUDA_CHECK(cudaStreamSynchronize(stream));
+    workspace_.resize(need);
+  }
+
+  const auto reset_trial = [&] {
+    if (c.beta != 0.0f) {
+      CUDA_CHECK(
+          cudaMemcpyAsync(trial.data(), before.data(), bytes, cudaMemcpyDeviceToDevice, stream));
+    }
+  };
+  const auto run_plan = [&](const GraphConvPlan& plan) {
+    float* x = c.x;
+    float* w = c.w;
+    float* y = c.y;
+    (c.pass == ConvPass::kForward ? y : c.pass == ConvPass::kBackwardData ? x : w) = trial.data();
+    plan.execute(dnn, x, w, y, workspace_.data());
+  };
+  const TensorDescriptor flat = make_tensor_descriptor(1, 1, 1, static_cast<int>(c.out_count));
+  use.legacy_ms = median_ms(stream, [&] { c.legacy(trial.data()); });
+  // kGraph: any matching plan beats the legacy algorithm.
+  float best_ms = engines_ == ConvEngines::kGraph ? std::numeric_limits<float>::infinity()
+                                                   : use.legacy_ms;
+  int best = -1;
+  for (std::size_t k = 0; k < plans.size(); ++k) {
+    reset_trial();
+    run_plan(plans[k]);
+    const float minus_one = -1.0f;  // trial -= the legacy result
+    CUDNN_CHECK(cudnnAddTensor(dnn, &minus_one, flat.get(), out, &kOne, flat.get(), trial.data()));
+    const TensorRange diff = tensor_range(trial.data(), c.out_count, stream);
+    const double worst = std::max(std::fabs(static_cast<double>(diff.min_value)),
+                                  std::fabs(static_cast<double>(diff.max_value)));
+    if (diff.nan_count > 0 || diff.inf_count > 0 || worst > tolerance) {
+      ++use.mismatched;
+      continue;
+    }
+    const float ms = median_ms(stream, [&] { run_plan(plans[k]); });
+    if (ms < best_ms) {
+      best_ms = ms;
+      best = static_cast<int>(k);
+    }
+  }
+  if (best < 0) {
+    use.chosen_ms = use.legacy_ms;
+    return;
+  }
+  use.chosen_ms = best_ms;
+  d.plan = std::make_unique<GraphConvPlan>(std::move(plans[best]));
+  use.engine = d.plan->name();
+  // The pass's result from the plan every later run uses, so the first run gives the same bits.
+  if (c.beta != 0.0f) {
+    CUDA_CHECK(cudaMemcpyAsync(out, before.data(), bytes, cudaMemcpyDeviceToDevice, stream));
+  }
+  d.plan->execute(dnn, c.x, c.w, c.y, workspace_.data());
+}
+
+std::vector<ConvEngineUse> Network::conv_engine_report() const {
+  std::vector<ConvEngineUse> rows;
+  const auto add = [&](const GraphDecision& d) {
+    if (d.decided) rows.push_back(d.use);
+  };
+  for (const auto& entry : conv_choices_) add(entry.second->graph);
+  for (const auto& entry : conv_data_choices_) {
+    add(entry.second->graph[0]);
+    add(entry.second->graph[1]);
+  }
+  for (const auto& entry : conv_filter_choices_) add(entry.second->graph);
+  std::sort(rows.begin(), rows.end(), [](const ConvEngineUse& a, const ConvEngineUse& b) {
+    return a.key != b.key ? a.key < b.key : a.pass < b.pass;
+  });
+  return rows;
 }
 
 const float* Network::layer_gradient(int layer) const {
@@ -618,20 +866,51 @@ void Network::backward_layer(Plan& plan, int i) {
 
   switch (l.kind) {
     case LayerKind::kConv: {
-      CUDNN_CHECK(cudnnConvolutionBackwardFilter(dnn, &kOne, st.x->get(), x, st.y->get(), dy,
-                                                 st.conv_filter->get(), st.filter_choice->algo,
-                                                 workspace_.data(), st.filter_choice->workspace,
-                                                 &kZero, st.w->get(), grad(".weight")));
+      const std::size_t w_count = spec(".weight").count();
+      float* const dw = grad(".weight");
+      float* const w = param(".weight");
+      float* const mutable_dy = grads_[i].data();
+      const ConvPassCall filter{
+          ConvPass::kBackwardFilter,
+          &l,
+          plan.batch,
+          0.0f,
+          const_cast<float*>(x),
+          dw,
+          mutable_dy,
+          w_count,
+          st.filter_choice->workspace,
+          static_cast<int>(st.filter_choice->algo),
+          [&](float* out) {
+            CUDNN_CHECK(cudnnConvolutionBackwardFilter(
+                dnn, &kOne, st.x->get(), x, st.y->get(), dy, st.conv_filter->get(),
+                st.filter_choice->algo, workspace_.data(), st.filter_choice->workspace, &kZero,
+                st.w->get(), out));
+          }};
+      run_conv_pass(st.filter_choice->graph, filter);
       if (l.bias) {
         CUDNN_CHECK(cudnnConvolutionBackwardBias(dnn, &kOne, st.y->get(), dy, &kZero,
                                                  st.channel->get(), grad(".bias")));
       }
       if (p == kNetworkInput) break;
       const float beta = beta_for(p);
-      CUDNN_CHECK(cudnnConvolutionBackwardData(
-          dnn, &kOne, st.w->get(), param(".weight"), st.y->get(), dy, st.conv_data->get(),
-          st.data_choice->algo, workspace_.data(), st.data_choice->workspace, &beta, st.x->get(),
-          grads_[p].data()));
+      const ConvPassCall data{ConvPass::kBackwardData,
+                              &l,
+                              plan.batch,
+                              beta,
+                              grads_[p].data(),
+                              w,
+                              mutable_dy,
+                              static_cast<std::size_t>(plan.batch) * l.in.count(),
+                              st.data_choice->workspace,
+                              static_cast<int>(st.data_choice->algo),
+                              [&](float* out) {
+                                CUDNN_CHECK(cudnnConvolutionBackwardData(
+                                    dnn, &kOne, st.w->get(), w, st.y->get(), dy,
+                                    st.conv_data->get(), st.data_choice->algo, workspace_.data(),
+                                    st.data_choice->workspace, &beta, st.x->get(), out));
+                              }};
+      run_conv_pass(st.data_choice->graph[beta != 0.0f ? 1 : 0], data);
       break;
     }
     case LayerKind::kBatchNorm: {
@@ -767,6 +1046,7 @@ void Network::backward(const float* d_grad_logits) {
     backward_events_[0].record(ctx_.stream());
     backward_timed_ = true;
   }
+  if (!plan.ran_backward) shrink_workspace();
   plan.ran_backward = true;
 }
 

@@ -30,6 +30,27 @@ namespace ptq {
 // kTf32: TF32 tensor cores allowed (CUDNN_TENSOR_OP_MATH, CUBLAS_TF32_TENSOR_OP_MATH).
 enum class MathMode { kFp32, kTf32 };
 
+// kLegacy: every convolution pass through cuDNN's legacy calls, with the algorithm cudnnFind...Ex
+// measured fastest. kFastest, in TF32 math: at each pass's first run (per shape, batch,
+// determinism and, for backward data, whether it adds into the gradient) the legacy algorithm and
+// up to kGraphCandidates graph-API plans (models/conv_graph.h) are run on the pass's real inputs;
+// a plan whose result differs from the legacy one by more than 1e-2 of its largest value is
+// dropped, the rest are timed (median of a few runs) and the fastest of all stays. In strict FP32
+// math kFastest is kLegacy (graph plans may use TF32; see conv_graph.h). kGraph decides the same
+// way but keeps the fastest matching graph plan even where the legacy algorithm was faster (the
+// legacy call only where no plan matches): for tests and for measuring the graph engines in a step.
+enum class ConvEngines { kLegacy, kFastest, kGraph };
+
+// What a convolution pass runs on once decided (Network::conv_engine_report).
+struct ConvEngineUse {
+  std::string key;     // batch, shapes, math mode, determinism
+  std::string pass;    // "forward", "backward-data" (+ " +=" when it adds), "backward-filter"
+  std::string engine;  // "legacy algo N" or the graph plan's name
+  float legacy_ms = 0.0f, chosen_ms = 0.0f;  // the legacy algorithm's and the chosen one's time
+  int candidates = 0;                        // graph plans tried
+  int mismatched = 0;  // ... of which dropped for differing from the legacy result
+};
+
 // kInference: batch norm uses the running statistics, dropout is the identity.
 // kTraining: batch norm uses batch statistics and updates the running ones; dropout drops.
 enum class ForwardMode { kInference, kTraining };
@@ -57,6 +78,13 @@ class Network {
   // through deep batch-normalised stacks). Takes effect at the next forward, like the math mode.
   void set_deterministic(bool on) { deterministic_ = on; }
   bool deterministic() const { return deterministic_; }
+
+  // Which library path runs the convolutions (ConvEngines; kFastest by default). Takes effect at
+  // the next pass; decisions already made are kept.
+  void set_conv_engines(ConvEngines engines) { engines_ = engines; }
+  ConvEngines conv_engines() const { return engines_; }
+  // One row per convolution pass decided under kFastest or kGraph so far, by key and pass.
+  std::vector<ConvEngineUse> conv_engine_report() const;
 
   // On: every forward and backward also records a CUDA event before each layer's step and one
   // after the last, so layer_times() can say how long each layer ran on the GPU (a few
@@ -114,7 +142,7 @@ class Network {
   // Bytes of the one convolution workspace, after planning.
   std::size_t workspace_bytes() const { return workspace_.bytes(); }
 
-  struct Plan;        // per batch size: descriptors, chosen algorithms, per-layer steps
+  struct Plan;              // per batch size: descriptors, chosen algorithms, per-layer steps
   struct ConvChoice;        // a cached forward algorithm choice
   struct ConvDataChoice;    // ... backward data (gradient of the input)
   struct ConvFilterChoice;  // ... backward filter (gradient of the weights)
@@ -124,7 +152,15 @@ class Network {
   void run_layer(Plan& plan, int layer, const float* d_input, ForwardMode mode);
   void plan_backward(Plan& plan);
   void backward_layer(Plan& plan, int layer);
-  float beta_for(int producer);             // 0 for a gradient's first contribution, then 1
+  float beta_for(int producer);  // 0 for a gradient's first contribution, then 1
+  struct GraphDecision;
+  struct ConvPassCall;
+  // Runs one convolution pass (see ConvEngines): through the decision's graph plan when it has one
+  // and the pointers suit it, else through the call's legacy function; the first run under
+  // kFastest decides.
+  void run_conv_pass(GraphDecision& decision, const ConvPassCall& call);
+  void decide_conv_pass(GraphDecision& decision, const ConvPassCall& call);
+  void shrink_workspace();                 // to required_workspace(), after a pass that decided
   std::size_t required_workspace() const;  // the largest cached algorithm's workspace
 
   GpuContext& ctx_;
@@ -132,6 +168,7 @@ class Network {
   ParamLayout layout_;
   MathMode math_ = MathMode::kFp32;
   bool deterministic_ = false;
+  ConvEngines engines_ = ConvEngines::kFastest;
   DeviceBuffer<float> trainable_, stats_, gradients_;
   std::vector<DeviceBuffer<float>> outputs_;  // per layer; empty where the layer aliases
   std::vector<const float*> output_ptr_;      // per layer: where its output lives

@@ -1,6 +1,7 @@
 // The training loop on the GPU: see trainer.h (the recipe and the files: training.h).
 #include "models/trainer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -194,6 +195,7 @@ TrainSummary train_network(GpuContext& ctx, const NetworkDesc& desc, const Train
   const cudaStream_t stream = ctx.stream();
   Network net(ctx, desc, options.seed);
   net.set_math_mode(options.tf32 ? MathMode::kTf32 : MathMode::kFp32);
+  net.set_conv_engines(options.graph_conv ? ConvEngines::kFastest : ConvEngines::kLegacy);
   OptimizerState optimizer(options, net.trainable_floats(), stream);
 
   const std::string log_path = path_in(out_dir, "log.csv");
@@ -334,6 +336,15 @@ TrainSummary train_network(GpuContext& ctx, const NetworkDesc& desc, const Train
                   improved ? " (best)" : "", rec.images_per_s, rec.seconds,
                   duration_text(left * session_seconds / session_epochs).c_str());
     progress_out << line << '\n' << std::flush;
+    if (session_epochs == 1 && options.graph_conv) {
+      const std::vector<ConvEngineUse> uses = net.conv_engine_report();
+      const auto graph = std::count_if(uses.begin(), uses.end(), [](const ConvEngineUse& u) {
+        return u.engine.rfind("legacy", 0) != 0;
+      });
+      progress_out << "convolutions: " << graph << " of " << uses.size()
+                   << " passes (per shape and batch) on cuDNN graph-API plans, the rest on "
+                      "legacy algorithms\n";
+    }
     if (progress.finished && progress.epochs_done < options.epochs) {
       progress_out << "early stop: no better validation accuracy for " << options.patience
                    << " epochs (best " << progress.stopping.best_val_acc << "% at epoch "

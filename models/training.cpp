@@ -186,6 +186,10 @@ const char* math_name(bool tf32) {
   return tf32 ? "tf32" : "fp32";
 }
 
+const char* conv_engines_name(bool graph_conv) {
+  return graph_conv ? "fastest" : "legacy";
+}
+
 TrainOptions default_train_options(const std::string& model, OptimizerKind optimizer) {
   TrainOptions o;
   o.model = model;
@@ -484,6 +488,7 @@ std::string summary_json(const TrainSummary& s) {
     << "  \"seed\": " << o.seed << ",\n"
     << "  \"patience\": " << o.patience << ",\n"
     << "  \"math\": " << json_string(math_name(o.tf32)) << ",\n"
+    << "  \"conv\": " << json_string(conv_engines_name(o.graph_conv)) << ",\n"
     << "  \"device\": " << json_string(s.device) << ",\n"
     << "  \"epochs\": " << o.epochs << ",\n"
     << "  \"epochs_run\": " << s.epochs_run << ",\n"

@@ -93,7 +93,14 @@ struct TrainOptions {
   // Not part of the run's identity (a resume may change it): end this invocation after this many
   // epochs, 0 for no limit. A later --resume continues.
   int stop_after = 0;
+  // Not part of the run's identity either (a speed choice, like the algorithms cuDNN picks):
+  // true runs each convolution pass on the faster of cuDNN's legacy algorithm and its graph-API
+  // plans (ConvEngines::kFastest in models/network.h), false on the legacy calls only.
+  bool graph_conv = true;
 };
+
+// "fastest" or "legacy" (the --conv values).
+const char* conv_engines_name(bool graph_conv);
 
 // The study's settings for an optimiser (DESIGN.md section 3): sgd lr 0.005; sgd-momentum lr 0.005
 // momentum 0.9; sgd-nesterov lr 0.005 momentum 0.95 weight decay 1e-4; all three annealed to 5e-5;

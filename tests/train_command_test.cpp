@@ -42,6 +42,8 @@ TEST(TrainCommand, BadNumbersAndUnknownArgumentsExitTwo) {
   expect_usage_error(train("--model AlexNet --lr -0.1" + out), "--lr");
   expect_usage_error(train("--model AlexNet --lr 0.01 --lr-min 0.1" + out), "--lr-min");
   expect_usage_error(train("--model AlexNet --math fp16" + out), "--math");
+  expect_usage_error(train("--model AlexNet --conv graph" + out),
+                     "--conv must be fastest or legacy");
   expect_usage_error(train("--model AlexNet --schedule onecycle" + out), "warmup-cosine");
   expect_usage_error(train("--model AlexNet --warmup 2" + out), "--schedule warmup-cosine");
   expect_usage_error(train("--model AlexNet --schedule warmup-cosine --epochs 3 --warmup 3" + out),
