@@ -19,6 +19,8 @@ lower bound. Groups written before group.csv had ended_s give only the session's
 group_sessions.csv): a run stopped by the time limit ended shortly before it, so the script
 reports the ratio both for starts at 0 (an upper bound) and for stopped runs starting at
 wall - (log seconds) (a lower bound); a finished run of such a group counts from 0 in both.
+A group that was resumed (more than one row in group_sessions.csv) is refused: its logs span the
+sessions while ended_s and the wall time are the last session's.
 """
 import csv
 import os
@@ -57,6 +59,14 @@ def main(argv):
         if not runs:
             print(f"{group}: no run of {argv[1]}'s networks", file=sys.stderr)
             return 1
+        with open(os.path.join(group, "group_sessions.csv")) as f:
+            sessions = list(csv.DictReader(f))
+        if len(sessions) != 1:
+            # The logs then run across sessions while ended_s and wall_seconds are the last one's.
+            print(f"{group}: {len(sessions)} sessions in group_sessions.csv; this script counts one "
+                  "session from its start (use a copy of the folder as one session left it)",
+                  file=sys.stderr)
+            return 1
         logs = {m: read_log(os.path.join(group, m, "log.csv")) for m in runs}
         with open(os.path.join(group, "group.csv")) as f:
             rows = {r["name"]: r for r in csv.DictReader(f)}
@@ -64,8 +74,7 @@ def main(argv):
             bounds = {"latest starts": {m: max(0.0, float(rows[m]["ended_s"]) - sum(logs[m]))
                                         for m in runs}}
         else:
-            with open(os.path.join(group, "group_sessions.csv")) as f:
-                wall = float(list(csv.DictReader(f))[-1]["wall_seconds"])
+            wall = float(sessions[0]["wall_seconds"])
             stopped = {m for m in runs if rows.get(m, {}).get("status") == "stopped"}
             bounds = {"starts at 0": {m: 0.0 for m in runs},
                       "latest starts": {m: max(0.0, wall - sum(logs[m])) if m in stopped else 0.0
