@@ -126,7 +126,7 @@ TrainArgs parse_train_args(const Args& args) {
     throw UsageError(std::string("--schedule: ") + e.what());
   }
   o.tf32 = math == "tf32";
-  o.graph_conv = conv == "fastest";
+  o.graph_conv = conv == "fastest" && o.tf32;  // graph plans are TF32's (models/network.h)
   return a;
 }
 

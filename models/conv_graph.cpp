@@ -269,6 +269,11 @@ std::vector<GraphConvPlan> graph_conv_plans(cudnnHandle_t dnn, ConvPass pass, co
       compiles = compiles || behaviour[b] == CUDNN_BEHAVIOR_NOTE_RUNTIME_COMPILATION;
     const bool tensor_cores = has_note(notes, CUDNN_NUMERICAL_NOTE_TENSOR_CORE);
     if (compiles) continue;  // seconds of NVRTC per plan
+    // Never inputs converted below TF32 or sums in reduced precision (PyTorch drops these too): a
+    // first-run check on one batch would not see the range they lose later.
+    if (has_note(notes, CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS) ||
+        has_note(notes, CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION))
+      continue;
     if (rules.deterministic && has_note(notes, CUDNN_NUMERICAL_NOTE_NONDETERMINISTIC)) continue;
 
     auto state = std::make_unique<GraphConvPlan::State>();

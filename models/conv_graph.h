@@ -74,7 +74,8 @@ class GraphConvPlan {
 };
 
 // The usable plans for the pass, in the heuristics' order of preference, at most max_plans: the
-// configurations that obey `rules`, need no runtime compilation and finalise on this device.
+// configurations that obey `rules`, need no runtime compilation, neither down-convert their inputs
+// nor reduce in reduced precision (cuDNN's numerical notes), and finalise on this device.
 // Empty when there are none (the caller keeps the legacy call).
 std::vector<GraphConvPlan> graph_conv_plans(cudnnHandle_t dnn, ConvPass pass, const ConvGeometry& g,
                                             float beta, const ConvEngineRules& rules,

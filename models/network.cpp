@@ -34,7 +34,6 @@
 #include "models/network.h"
 
 #include <algorithm>
-#include <array>
 #include <cmath>
 #include <functional>
 #include <limits>
@@ -57,9 +56,9 @@ constexpr std::size_t kMaxWorkspaceBytes = std::size_t{1} << 30;  // cap for the
 constexpr float kOne = 1.0f, kZero = 0.0f;
 
 // Graph-API plans tried per convolution pass (the heuristics' first usable ones), and the runs
-// each candidate (and the legacy algorithm) is timed over, after one warm-up run.
+// each candidate (and the legacy algorithm) is timed over, back to back, after one warm-up run.
 constexpr int kGraphCandidates = 6;
-constexpr int kTimingRuns = 3;
+constexpr int kTimingRuns = 5;
 // Largest |graph plan - legacy| accepted, relative to the legacy result's largest magnitude (both
 // TF32: graph plans run in TF32 mode only). TF32 rounds every input to 11 significant bits
 // (2^-11 = 4.9e-4 relative per product), so two TF32 engines that sum in different orders differ
@@ -144,6 +143,8 @@ struct Network::ConvPassCall {
   ConvPass pass;
   const Layer* layer;
   int batch;
+  MathMode math;       // the plan's (the choices are keyed by it)
+  bool deterministic;  // ditto
   float beta;
   float* x;
   float* w;
@@ -238,20 +239,18 @@ ConvGeometry conv_geometry(const Layer& l, int batch) {
   return g;
 }
 
-// GPU milliseconds of run() on `stream`: the median of kTimingRuns runs after one warm-up.
+// GPU milliseconds per run of run() on `stream`: kTimingRuns runs back to back between one pair
+// of events, after one warm-up run. Back to back, as in a step, the launches queue ahead of the
+// GPU: one run between two events after a synchronisation would add the host's launch latency,
+// which the first version did (its timings of single passes did not predict the steps).
 template <typename Run>
-float median_ms(cudaStream_t stream, Run run) {
+float ms_per_run(cudaStream_t stream, Run run) {
   run();
-  std::array<float, kTimingRuns> ms{};
   CudaEvent start, stop;
-  for (float& m : ms) {
-    start.record(stream);
-    run();
-    stop.record(stream);
-    m = stop.elapsed_ms_since(start);
-  }
-  std::sort(ms.begin(), ms.end());
-  return ms[kTimingRuns / 2];
+  start.record(stream);
+  for (int r = 0; r < kTimingRuns; ++r) run();
+  stop.record(stream);
+  return stop.elapsed_ms_since(start) / kTimingRuns;
 }
 
 }  // namespace
@@ -486,6 +485,8 @@ void Network::run_layer(Plan& plan, int i, const float* d_input, ForwardMode mod
           ConvPass::kForward,
           &l,
           plan.batch,
+          plan.math,
+          plan.deterministic,
           0.0f,
           const_cast<float*>(x),
           w,
@@ -601,7 +602,7 @@ const float* Network::forward(const float* d_input, int batch, ForwardMode mode)
     run_layer(plan, i, d_input, mode);
   }
   (mode == ForwardMode::kTraining ? plan.ran_training : plan.ran_inference) = true;
-  if (!warm) shrink_workspace();  // candidates' workspaces tried while deciding
+  if (workspace_grown_) shrink_workspace();  // candidates' workspaces tried while deciding
   if (timing_) {
     forward_events_[n].record(ctx_.stream());
     forward_timed_ = true;
@@ -631,6 +632,7 @@ std::size_t Network::required_workspace() const {
 }
 
 void Network::shrink_workspace() {
+  workspace_grown_ = false;
   const std::size_t need = required_workspace();
   if (workspace_.bytes() == need) return;
   CUDA_CHECK(cudaStreamSynchronize(ctx_.stream()));  // queued passes may still use it
@@ -639,7 +641,7 @@ void Network::shrink_workspace() {
 
 void Network::run_conv_pass(GraphDecision& d, const ConvPassCall& call) {
   // Graph plans are TF32's (models/conv_graph.h); strict FP32 keeps the legacy calls.
-  const bool graph = engines_ != ConvEngines::kLegacy && math_ == MathMode::kTf32;
+  const bool graph = engines_ != ConvEngines::kLegacy && call.math == MathMode::kTf32;
   if (graph && !d.decided) {
     decide_conv_pass(d, call);
     return;
@@ -654,16 +656,18 @@ void Network::run_conv_pass(GraphDecision& d, const ConvPassCall& call) {
 
 // The legacy call writes the pass's real result first; it is the reference every graph plan must
 // match (each runs on a scratch output, holding a copy of the output as it was when the pass adds
-// into it). Plans that match are timed against the legacy algorithm on that scratch, the fastest
-// of all is kept, and a chosen plan then rewrites the real result. Holds the device setup lock
-// (the first passes do already): it synchronises and allocates.
+// into it), within kGraphRelTol of the largest value the pass itself contributes. Plans that match
+// are timed against the legacy algorithm (timed before and after them) on that scratch, the
+// fastest of all is kept, and a chosen plan then rewrites the real result, so that later runs
+// use the engine the first one did. Holds the device setup lock (the first passes do already):
+// it synchronises and allocates.
 void Network::decide_conv_pass(GraphDecision& d, const ConvPassCall& c) {
   const DeviceSetupLock setup(device_setup_mutex());
   const cudaStream_t stream = ctx_.stream();
   const cudnnHandle_t dnn = ctx_.cudnn();
   d.decided = true;
   ConvEngineUse& use = d.use;
-  use.key = shape_key(*c.layer, c.batch, math_, deterministic_);
+  use.key = shape_key(*c.layer, c.batch, c.math, c.deterministic);
   use.pass = std::string(conv_pass_name(c.pass)) + (c.beta != 0.0f ? " +=" : "");
   use.engine = "legacy algo " + std::to_string(c.legacy_algo);
 
@@ -683,12 +687,21 @@ void Network::decide_conv_pass(GraphDecision& d, const ConvPassCall& c) {
   c.legacy(out);
   if (!conv_graph_aligned(c.x) || !conv_graph_aligned(c.w) || !conv_graph_aligned(c.y)) return;
 
-  const ConvEngineRules rules{deterministic_, kMaxWorkspaceBytes};
+  const ConvEngineRules rules{c.deterministic, kMaxWorkspaceBytes};
   std::vector<GraphConvPlan> plans = graph_conv_plans(dnn, c.pass, conv_geometry(*c.layer, c.batch),
                                                       c.beta, rules, kGraphCandidates);
   use.candidates = static_cast<int>(plans.size());
   if (plans.empty()) return;
-  const TensorRange ref = tensor_range(out, c.out_count, stream);
+  const TensorDescriptor flat = make_tensor_descriptor(1, 1, 1, static_cast<int>(c.out_count));
+  const float minus_one = -1.0f;
+  // The pass's own contribution sets the scale: for a pass that adds, out - before (a large
+  // gradient already there, as at a residual shortcut, would hide an error in the convolution).
+  if (c.beta != 0.0f) {
+    CUDA_CHECK(cudaMemcpyAsync(trial.data(), out, bytes, cudaMemcpyDeviceToDevice, stream));
+    CUDNN_CHECK(cudnnAddTensor(dnn, &minus_one, flat.get(), before.data(), &kOne, flat.get(),
+                               trial.data()));
+  }
+  const TensorRange ref = tensor_range(c.beta != 0.0f ? trial.data() : out, c.out_count, stream);
   if (ref.nan_count > 0 || ref.inf_count > 0) return;  // nothing to compare the plans with
   const double tolerance = kGraphRelTol * std::max(std::fabs(static_cast<double>(ref.min_value)),
                                                    std::fabs(static_cast<double>(ref.max_value)));
@@ -697,6 +710,7 @@ void Network::decide_conv_pass(GraphDecision& d, const ConvPassCall& c) {
   if (workspace_.bytes() < need) {
     CUDA_CHECK(cudaStreamSynchronize(stream));
     workspace_.resize(need);
+    workspace_grown_ = true;
   }
 
   const auto reset_trial = [&] {
@@ -712,16 +726,12 @@ void Network::decide_conv_pass(GraphDecision& d, const ConvPassCall& c) {
     (c.pass == ConvPass::kForward ? y : c.pass == ConvPass::kBackwardData ? x : w) = trial.data();
     plan.execute(dnn, x, w, y, workspace_.data());
   };
-  const TensorDescriptor flat = make_tensor_descriptor(1, 1, 1, static_cast<int>(c.out_count));
-  use.legacy_ms = median_ms(stream, [&] { c.legacy(trial.data()); });
-  // kGraph: any matching plan beats the legacy algorithm.
-  float best_ms = engines_ == ConvEngines::kGraph ? std::numeric_limits<float>::infinity()
-                                                   : use.legacy_ms;
-  int best = -1;
+  const float legacy_before = ms_per_run(stream, [&] { c.legacy(trial.data()); });
+  std::vector<float> plan_ms(plans.size(), std::numeric_limits<float>::infinity());
   for (std::size_t k = 0; k < plans.size(); ++k) {
     reset_trial();
     run_plan(plans[k]);
-    const float minus_one = -1.0f;  // trial -= the legacy result
+    // trial - out = the plan's contribution - the legacy one's
     CUDNN_CHECK(cudnnAddTensor(dnn, &minus_one, flat.get(), out, &kOne, flat.get(), trial.data()));
     const TensorRange diff = tensor_range(trial.data(), c.out_count, stream);
     const double worst = std::max(std::fabs(static_cast<double>(diff.min_value)),
@@ -730,9 +740,16 @@ void Network::decide_conv_pass(GraphDecision& d, const ConvPassCall& c) {
       ++use.mismatched;
       continue;
     }
-    const float ms = median_ms(stream, [&] { run_plan(plans[k]); });
-    if (ms < best_ms) {
-      best_ms = ms;
+    plan_ms[k] = ms_per_run(stream, [&] { run_plan(plans[k]); });
+  }
+  use.legacy_ms = std::min(legacy_before, ms_per_run(stream, [&] { c.legacy(trial.data()); }));
+  // kGraph: any matching plan beats the legacy algorithm.
+  float best_ms =
+      engines_ == ConvEngines::kGraph ? std::numeric_limits<float>::infinity() : use.legacy_ms;
+  int best = -1;
+  for (std::size_t k = 0; k < plans.size(); ++k) {
+    if (plan_ms[k] < best_ms) {
+      best_ms = plan_ms[k];
       best = static_cast<int>(k);
     }
   }
@@ -743,7 +760,8 @@ void Network::decide_conv_pass(GraphDecision& d, const ConvPassCall& c) {
   use.chosen_ms = best_ms;
   d.plan = std::make_unique<GraphConvPlan>(std::move(plans[best]));
   use.engine = d.plan->name();
-  // The pass's result from the plan every later run uses, so the first run gives the same bits.
+  // The pass's result from the engine every later run uses (bit for bit the same as theirs when
+  // the engine is deterministic: always under set_deterministic).
   if (c.beta != 0.0f) {
     CUDA_CHECK(cudaMemcpyAsync(out, before.data(), bytes, cudaMemcpyDeviceToDevice, stream));
   }
@@ -874,6 +892,8 @@ void Network::backward_layer(Plan& plan, int i) {
           ConvPass::kBackwardFilter,
           &l,
           plan.batch,
+          plan.math,
+          plan.deterministic,
           0.0f,
           const_cast<float*>(x),
           dw,
@@ -897,6 +917,8 @@ void Network::backward_layer(Plan& plan, int i) {
       const ConvPassCall data{ConvPass::kBackwardData,
                               &l,
                               plan.batch,
+                              plan.math,
+                              plan.deterministic,
                               beta,
                               grads_[p].data(),
                               w,
@@ -1046,7 +1068,7 @@ void Network::backward(const float* d_grad_logits) {
     backward_events_[0].record(ctx_.stream());
     backward_timed_ = true;
   }
-  if (!plan.ran_backward) shrink_workspace();
+  if (workspace_grown_) shrink_workspace();
   plan.ran_backward = true;
 }
 

@@ -169,6 +169,7 @@ class Network {
   MathMode math_ = MathMode::kFp32;
   bool deterministic_ = false;
   ConvEngines engines_ = ConvEngines::kFastest;
+  bool workspace_grown_ = false;  // by a decision, for its candidates: shrink after the pass
   DeviceBuffer<float> trainable_, stats_, gradients_;
   std::vector<DeviceBuffer<float>> outputs_;  // per layer; empty where the layer aliases
   std::vector<const float*> output_ptr_;      // per layer: where its output lives

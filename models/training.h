@@ -95,7 +95,8 @@ struct TrainOptions {
   int stop_after = 0;
   // Not part of the run's identity either (a speed choice, like the algorithms cuDNN picks):
   // true runs each convolution pass on the faster of cuDNN's legacy algorithm and its graph-API
-  // plans (ConvEngines::kFastest in models/network.h), false on the legacy calls only.
+  // plans (ConvEngines::kFastest in models/network.h), false on the legacy calls only; `ptqbench
+  // train` sets it false under strict FP32, where the network uses the legacy calls anyway.
   bool graph_conv = true;
 };
 
