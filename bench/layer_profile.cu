@@ -80,7 +80,7 @@ Options parse(int argc, char** argv) {
       const std::string m = value();
       if (m != "fastest" && m != "legacy" && m != "graph")
         usage_error("--conv must be fastest, legacy or graph, got '" + m + "'");
-      o.conv = m == "fastest"  ? ConvEngines::kFastest
+      o.conv = m == "fastest" ? ConvEngines::kFastest
                : m == "graph" ? ConvEngines::kGraph
                               : ConvEngines::kLegacy;
     } else if (a == "--csv") {
@@ -197,8 +197,7 @@ int run(const Options& o) {
       o.conv == ConvEngines::kFastest ? "fastest"
       : o.conv == ConvEngines::kGraph ? "graph"
                                       : "legacy",
-      gpu_device_name().c_str(),
-      cudnnGetVersion(), o.steps, kWarmupSteps);
+      gpu_device_name().c_str(), cudnnGetVersion(), o.steps, kWarmupSteps);
   std::printf("training step %.3f ms: %.0f images/s, %.2f TFLOP/s (3 x forward MACs x 2)\n",
               step_ms, o.batch / (step_ms / 1e3), 6.0 * macs * o.batch / (step_ms / 1e3) / 1e12);
   double layers_ms = 0;
@@ -235,7 +234,8 @@ int run(const Options& o) {
       mismatched += u.mismatched;
     }
     std::printf(
-        "\n  convolution passes, one row per shape and pass (ms: median of 3 runs while deciding; "
+        "\n  convolution passes, one row per shape and pass (ms per run while deciding, 5 back to "
+        "back; "
         "0 where no plan was tried)\n  %d of %zu on graph-API plans, %d candidate plans dropped "
         "for differing from the legacy result; legacy %.3f ms, chosen %.3f ms summed\n",
         graph, engines.size(), mismatched, legacy_ms, chosen_ms);
