@@ -35,7 +35,7 @@ enum class MathMode { kFp32, kTf32 };
 // determinism and, for backward data, whether it adds into the gradient) the legacy algorithm and
 // up to kGraphCandidates graph-API plans (models/conv_graph.h) are run on the pass's real inputs;
 // a plan whose result differs from the legacy one by more than 1e-2 of its largest value is
-// dropped, the rest are timed (median of a few runs) and the fastest of all stays. In strict FP32
+// dropped, the rest are timed (5 runs back to back) and the fastest of all stays. In strict FP32
 // math kFastest is kLegacy (graph plans may use TF32; see conv_graph.h). kGraph decides the same
 // way but keeps the fastest matching graph plan even where the legacy algorithm was faster (the
 // legacy call only where no plan matches): for tests and for measuring the graph engines in a step.
