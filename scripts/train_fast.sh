@@ -11,7 +11,8 @@
 #        JOBS=all scripts/train_fast.sh OUT  (all nine at once on one GPU: `ptqbench train-group`
 #        from OUT/plan.txt, console in OUT/group.log; JOBS=N runs N at a time; TIME_LIMIT=S
 #        stops every run after the epoch it is in at S seconds; run it again to continue;
-#        PRIO_<model>=K gives that run's stream the K-th priority above the default)
+#        PRIO_<model>=K gives that run's stream the K-th priority above the default; the nine
+#        of PLAN=accurate so took about 990 s on an H200, bench/README.md)
 # Environment: as train_all.sh (PTQBENCH, DATA, MODELS); EPOCHS_<model> and OPTS_<model> set
 # here are defaults that the caller's environment overrides. EPOCHS and WARMUP, when set, replace
 # the plan's epochs and warmup epochs for every network (EPOCHS_<model> still wins), e.g. for
