@@ -79,6 +79,40 @@ BackendDescriptor make_tensor(int64_t uid, int n, int c, int h, int w) {
   return t;
 }
 
+// A pass's operation descriptor and its attributes for the tensors in the roles x, w, y (x or dx,
+// w or dw, y or dy), the convolution, alpha and beta.
+struct OperationAttributes {
+  cudnnBackendDescriptorType_t type;
+  cudnnBackendAttributeName_t x, w, y, conv, alpha, beta;
+};
+
+const OperationAttributes& operation_attributes(ConvPass pass) {
+  static const OperationAttributes forward{CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR,
+                                           CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X,
+                                           CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W,
+                                           CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y,
+                                           CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC,
+                                           CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA,
+                                           CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA};
+  static const OperationAttributes data{
+      CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_DATA_DESCRIPTOR,
+      CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DX,
+      CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_W,
+      CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DY,
+      CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_CONV_DESC,
+      CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_ALPHA,
+      CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_BETA};
+  static const OperationAttributes filter{
+      CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_FILTER_DESCRIPTOR,
+      CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_X,
+      CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DW,
+      CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DY,
+      CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_CONV_DESC,
+      CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_ALPHA,
+      CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_BETA};
+  return pass == ConvPass::kForward ? forward : pass == ConvPass::kBackwardData ? data : filter;
+}
+
 bool has_note(const std::vector<cudnnBackendNumericalNote_t>& notes,
               cudnnBackendNumericalNote_t note) {
   for (const auto n : notes) {
@@ -189,36 +223,15 @@ std::vector<GraphConvPlan> graph_conv_plans(cudnnHandle_t dnn, ConvPass pass, co
   set(op->conv, CUDNN_ATTR_CONVOLUTION_DILATIONS, CUDNN_TYPE_INT64, 2, dilation);
   CUDNN_CHECK(cudnnBackendFinalize(op->conv.get()));
 
+  const OperationAttributes& names = operation_attributes(pass);
   const float alpha = 1.0f;
-  switch (pass) {
-    case ConvPass::kForward:
-      op->op = BackendDescriptor(CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR);
-      set_descriptor(op->op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X, op->x);
-      set_descriptor(op->op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W, op->w);
-      set_descriptor(op->op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y, op->y);
-      set_descriptor(op->op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC, op->conv);
-      set(op->op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA, CUDNN_TYPE_FLOAT, 1, &alpha);
-      set(op->op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA, CUDNN_TYPE_FLOAT, 1, &beta);
-      break;
-    case ConvPass::kBackwardData:
-      op->op = BackendDescriptor(CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_DATA_DESCRIPTOR);
-      set_descriptor(op->op, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DX, op->x);
-      set_descriptor(op->op, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_W, op->w);
-      set_descriptor(op->op, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DY, op->y);
-      set_descriptor(op->op, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_CONV_DESC, op->conv);
-      set(op->op, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_ALPHA, CUDNN_TYPE_FLOAT, 1, &alpha);
-      set(op->op, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_BETA, CUDNN_TYPE_FLOAT, 1, &beta);
-      break;
-    case ConvPass::kBackwardFilter:
-      op->op = BackendDescriptor(CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_FILTER_DESCRIPTOR);
-      set_descriptor(op->op, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_X, op->x);
-      set_descriptor(op->op, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DW, op->w);
-      set_descriptor(op->op, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DY, op->y);
-      set_descriptor(op->op, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_CONV_DESC, op->conv);
-      set(op->op, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_ALPHA, CUDNN_TYPE_FLOAT, 1, &alpha);
-      set(op->op, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_BETA, CUDNN_TYPE_FLOAT, 1, &beta);
-      break;
-  }
+  op->op = BackendDescriptor(names.type);
+  set_descriptor(op->op, names.x, op->x);
+  set_descriptor(op->op, names.w, op->w);
+  set_descriptor(op->op, names.y, op->y);
+  set_descriptor(op->op, names.conv, op->conv);
+  set(op->op, names.alpha, CUDNN_TYPE_FLOAT, 1, &alpha);
+  set(op->op, names.beta, CUDNN_TYPE_FLOAT, 1, &beta);
   CUDNN_CHECK(cudnnBackendFinalize(op->op.get()));
 
   std::vector<GraphConvPlan> plans;
