@@ -1098,10 +1098,14 @@ Network::LayerTimes Network::layer_times() const {
 
 Checkpoint Network::to_checkpoint() const {
   const std::vector<float> h_trainable = trainable_.to_host(), h_stats = stats_.to_host();
+  return checkpoint_from(h_trainable.data(), h_stats.data());
+}
+
+Checkpoint Network::checkpoint_from(const float* h_trainable, const float* h_stats) const {
   Checkpoint ck;
   ck.model = desc_.model;
   for (const ParamSpec& s : layout_.specs) {
-    const float* src = (s.trainable ? h_trainable.data() : h_stats.data()) + s.offset;
+    const float* src = (s.trainable ? h_trainable : h_stats) + s.offset;
     ck.tensors.push_back({s.name, s.shape, std::vector<float>(src, src + s.count())});
   }
   return ck;

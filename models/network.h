@@ -125,15 +125,21 @@ class Network {
   const float* gradients() const { return gradients_.data(); }
   std::vector<float> gradients_to_host() const { return gradients_.to_host(); }
   std::size_t trainable_floats() const { return layout_.trainable_floats; }
+  std::size_t stats_floats() const { return layout_.stats_floats; }
 
   // The parameter arenas (device), laid out by layout().
   float* trainable() { return trainable_.data(); }
   float* stats() { return stats_.data(); }
+  const float* trainable() const { return trainable_.data(); }
+  const float* stats() const { return stats_.data(); }
   std::vector<float> trainable_to_host() const { return trainable_.to_host(); }
   std::vector<float> stats_to_host() const { return stats_.to_host(); }
 
   // Every tensor of layout() by name, copied to or from the device.
   Checkpoint to_checkpoint() const;
+  // The same from host copies of the arenas (trainable_floats() and stats_floats() floats, laid
+  // out like trainable() and stats()); touches no device.
+  Checkpoint checkpoint_from(const float* h_trainable, const float* h_stats) const;
   // Throws CheckpointError (naming `source`) unless check_checkpoint passes.
   void load(const Checkpoint& checkpoint, const std::string& source);
   void save(const std::string& path) const { save_checkpoint(path, to_checkpoint()); }

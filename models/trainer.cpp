@@ -130,12 +130,8 @@ class OptimizerState {
     }
   }
 
-  std::vector<std::pair<std::string, std::vector<float>>> to_host() const {
-    std::vector<std::pair<std::string, std::vector<float>>> h;
-    const std::vector<std::string> n = names();
-    for (std::size_t i = 0; i < buffers_.size(); ++i) h.emplace_back(n[i], buffers_[i].to_host());
-    return h;
-  }
+  std::size_t floats() const { return n_; }
+  const std::vector<DeviceBuffer<float>>& buffers() const { return buffers_; }
 
   void load(const std::vector<std::pair<std::string, std::vector<float>>>& h,
             const std::string& source) {
@@ -157,6 +153,53 @@ class OptimizerState {
   TrainOptions options_;
   std::size_t n_;
   std::vector<DeviceBuffer<float>> buffers_;
+};
+
+// Page-locked host copies of the network's arenas and the optimiser's buffers, taken at an
+// epoch's end in stream order: the copies queue behind the epoch's steps and its validation, so
+// the host waits for nothing but the stream synchronisation that ends every epoch anyway, and
+// never for the whole device (DeviceBuffer::download does that, and in a group it would wait for
+// every other run's queued work). tensors() builds the files' tensors from them on the writer's
+// thread while the next epoch runs; take() must not run again until that job has finished.
+class StateSnapshot {
+ public:
+  StateSnapshot(const Network& net, const OptimizerState& optimizer)
+      : net_(net),
+        optimizer_(optimizer),
+        trainable_(net.trainable_floats()),
+        stats_(net.stats_floats()) {
+    for (std::size_t i = 0; i < optimizer.buffers().size(); ++i)
+      optimizer_buffers_.emplace_back(optimizer.floats());
+  }
+
+  void take(cudaStream_t stream) {
+    copy(trainable_, net_.trainable(), stream);
+    copy(stats_, net_.stats(), stream);
+    for (std::size_t i = 0; i < optimizer_buffers_.size(); ++i)
+      copy(optimizer_buffers_[i], optimizer_.buffers()[i].data(), stream);
+  }
+
+  // Host only; the stream must have passed take()'s copies.
+  ResumeTensors tensors() const {
+    ResumeTensors t{net_.checkpoint_from(trainable_.data(), stats_.data()), {}};
+    const std::vector<std::string> names = optimizer_.names();
+    for (std::size_t i = 0; i < optimizer_buffers_.size(); ++i) {
+      const float* h = optimizer_buffers_[i].data();
+      t.optimizer.emplace_back(names[i], std::vector<float>(h, h + optimizer_buffers_[i].size()));
+    }
+    return t;
+  }
+
+ private:
+  static void copy(PinnedBuffer<float>& h, const float* d, cudaStream_t stream) {
+    if (h.size() == 0) return;
+    CUDA_CHECK(cudaMemcpyAsync(h.data(), d, h.bytes(), cudaMemcpyDeviceToHost, stream));
+  }
+
+  const Network& net_;
+  const OptimizerState& optimizer_;
+  PinnedBuffer<float> trainable_, stats_;
+  std::vector<PinnedBuffer<float>> optimizer_buffers_;
 };
 
 // Adds the loss and accuracy of every batch of the loader's data, in inference mode, to *d_totals.
@@ -225,7 +268,8 @@ TrainSummary train_network(GpuContext& ctx, const NetworkDesc& desc, const Train
 
   const auto batch = static_cast<std::size_t>(options.batch);
   LoaderOptions train_options = LoaderOptions::training(options.seed, batch);
-  LoaderOptions eval_options = LoaderOptions::evaluation(batch);
+  LoaderOptions eval_options =
+      LoaderOptions::evaluation(static_cast<std::size_t>(options.eval_batch));
   train_options.normalization = eval_options.normalization = data.normalization;
   BatchLoader train_loader(*data.train, train_options, stream);
   BatchLoader val_loader(*data.validation, eval_options, stream);
@@ -234,13 +278,17 @@ TrainSummary train_network(GpuContext& ctx, const NetworkDesc& desc, const Train
   DeviceBuffer<float> d_grad_logits(batch * kNumClasses);
   DeviceBuffer<LossTotals> d_totals(2);  // [0] training pass, [1] validation
   PinnedBuffer<LossTotals> h_totals(2);
-  CudaEvent train_begin, train_end;
+  CudaEvent train_begin, train_end, val_end, snapshot_begin, snapshot_end;
+  StateSnapshot snapshot(net, optimizer);
   std::ofstream log(log_path, std::ios::app);  // before the writer, which appends to it
   if (!log) throw TrainStateError("cannot append to " + log_path);
   BackgroundWriter writer;
 
   double session_seconds = 0;
   int session_epochs = 0;
+  // Where the session's epochs spent their time (printed at its end): the GPU's training passes,
+  // validation and state copies (CUDA events), and the host's wait for the previous epoch's files.
+  double session_train_s = 0, session_val_s = 0, session_copy_s = 0, session_file_wait_s = 0;
   const auto session_may_go_on = [&] {
     if (options.stop_after != 0 && session_epochs >= options.stop_after) return false;
     return !stop_requested || !stop_requested();
@@ -277,10 +325,20 @@ TrainSummary train_network(GpuContext& ctx, const NetworkDesc& desc, const Train
       if (session_epochs == 0) setup.lock();  // the first validation's first launches, as above
       evaluate(net, val_loader, d_totals.data() + 1, stream);
     }
+    val_end.record(stream);
+    const Clock::time_point wait_begin = Clock::now();
+    writer.wait();  // the previous epoch's files are written: the snapshot may be overwritten
+    session_file_wait_s += seconds_since(wait_begin);
+    snapshot_begin.record(stream);  // after the wait: the copies' time does not include it
+    snapshot.take(stream);
+    snapshot_end.record(stream);
     CUDA_CHECK(cudaMemcpyAsync(h_totals.data(), d_totals.data(), d_totals.bytes(),
                                cudaMemcpyDeviceToHost, stream));
     CUDA_CHECK(cudaStreamSynchronize(stream));
     const double train_seconds = train_end.elapsed_ms_since(train_begin) / 1e3;
+    session_train_s += train_seconds;
+    session_val_s += val_end.elapsed_ms_since(train_end) / 1e3;
+    session_copy_s += snapshot_end.elapsed_ms_since(snapshot_begin) / 1e3;
 
     EpochRecord rec;
     rec.epoch = epoch + 1;
@@ -291,7 +349,7 @@ TrainSummary train_network(GpuContext& ctx, const NetworkDesc& desc, const Train
     rec.val_acc = accuracy(h_totals.data()[1]);
     rec.images_per_s = h_totals.data()[0].count / train_seconds;
     if (!std::isfinite(rec.train_loss) || !std::isfinite(rec.val_loss)) {
-      writer.wait();  // the previous epoch's files are complete
+      // The previous epoch's files are complete (writer.wait() above).
       const std::string kept =
           epoch == 0
               ? " holds only the log's header"
@@ -311,8 +369,6 @@ TrainSummary train_network(GpuContext& ctx, const NetworkDesc& desc, const Train
     progress.train_seconds += train_seconds;
     progress.train_images += static_cast<std::int64_t>(h_totals.data()[0].count);
     progress.finished = progress.epochs_done == options.epochs || progress.stopping.should_stop();
-    // The host copies for the files; the files themselves are written while the next epoch runs.
-    ResumeTensors tensors{net.to_checkpoint(), optimizer.to_host()};
     rec.seconds = seconds_since(wall_begin);
     progress.seconds += rec.seconds;
     progress.history.push_back(rec);
@@ -320,7 +376,8 @@ TrainSummary train_network(GpuContext& ctx, const NetworkDesc& desc, const Train
     ++session_epochs;
 
     writer.start(
-        [&out_dir, &options, &log, best_path, improved, progress, tensors = std::move(tensors)] {
+        [&out_dir, &options, &log, &snapshot, best_path, improved, progress] {
+          const ResumeTensors tensors = snapshot.tensors();
           if (improved) save_checkpoint(best_path, tensors.network);
           save_resume_state(out_dir, options, progress, tensors);
           log << log_row(progress.history.back()) << '\n' << std::flush;
@@ -352,6 +409,17 @@ TrainSummary train_network(GpuContext& ctx, const NetworkDesc& desc, const Train
     }
   }
   writer.wait();
+  if (session_epochs > 0) {
+    const double other_s =
+        session_seconds - session_train_s - session_val_s - session_copy_s - session_file_wait_s;
+    char line[256];
+    std::snprintf(line, sizeof line,
+                  "this session's %d epochs took %s: training passes %.1f s, validation %.1f s, "
+                  "state copies %.2f s, waiting for files %.2f s, the rest %.1f s",
+                  session_epochs, duration_text(session_seconds).c_str(), session_train_s,
+                  session_val_s, session_copy_s, session_file_wait_s, other_s);
+    progress_out << line << '\n' << std::flush;
+  }
 
   TrainSummary summary;
   summary.options = options;

@@ -233,6 +233,7 @@ void validate_train_options(const TrainOptions& o) {
     bad("--weight-decay must be a number >= 0");
   if (o.epochs < 1) bad("--epochs must be at least 1");
   if (o.batch < 2) bad("--batch must be at least 2 (batch norm needs two samples)");
+  if (o.eval_batch < 1) bad("--eval-batch must be at least 1");
   if (o.patience < 1) bad("--patience must be at least 1");
   if (o.stop_after < 0) bad("--stop-after must be 0 (no limit) or more");
   if (o.dataset != "cifar10" && o.dataset != "fashion-mnist")
@@ -485,6 +486,7 @@ std::string summary_json(const TrainSummary& s) {
     << "  \"momentum\": " << format_float(o.momentum) << ",\n"
     << "  \"weight_decay\": " << format_float(o.weight_decay) << ",\n"
     << "  \"batch\": " << o.batch << ",\n"
+    << "  \"eval_batch\": " << o.eval_batch << ",\n"
     << "  \"seed\": " << o.seed << ",\n"
     << "  \"patience\": " << o.patience << ",\n"
     << "  \"math\": " << json_string(math_name(o.tf32)) << ",\n"

@@ -22,6 +22,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <random>
 #include <sstream>
 #include <string>
@@ -181,7 +182,44 @@ TEST(TrainNetwork, LossFallsAndAccuracyRisesOnSeparableColours) {
   EXPECT_TRUE(std::filesystem::exists(dir + "/summary.json"));
   check_checkpoint(load_checkpoint(dir + "/best.ckpt"), tiny_desc(), dir + "/best.ckpt");
   EXPECT_NE(progress.str().find("epoch 6/6"), std::string::npos) << progress.str();
+  EXPECT_NE(progress.str().find("this session's 6 epochs took"), std::string::npos)
+      << progress.str();
   EXPECT_NE(progress.str().find("test accuracy"), std::string::npos) << progress.str();
+}
+
+// Validation and test count every image whatever the batch they are evaluated in: a batch that
+// leaves a remainder (7 for 400 images), the training batch, and one larger than the set. The
+// three runs train alike (same seed and batches; FP32), so their accuracies may differ by at most
+// the one image that a rounding difference between cuDNN algorithms could flip.
+TEST(TrainNetwork, ValidationAndTestCountEveryImageWhateverTheEvalBatch) {
+  PTQ_REQUIRE_GPU();
+  GpuContext ctx;
+  const ColourData data;
+  const double one_image = 100.0 / static_cast<double>(data.validation.size());
+  std::vector<EpochRecord> first;
+  std::vector<TrainSummary> summaries;
+  for (const int eval_batch : {7, 64, 1000}) {
+    const test::TempDir tmp;
+    const std::string dir = tmp.path().string();
+    std::ostringstream progress;
+    TrainOptions o = tiny_options(2);
+    o.eval_batch = eval_batch;
+    summaries.push_back(train_network(ctx, tiny_desc(), o, data.view(), dir, false, progress));
+    const std::vector<EpochRecord> h = load_resume_state(dir).progress.history;
+    ASSERT_EQ(h.size(), 2u) << progress.str();
+    if (first.empty()) first = h;
+    for (std::size_t e = 0; e < h.size(); ++e) {
+      EXPECT_NEAR(h[e].val_acc, first[e].val_acc, one_image + 1e-9) << "eval batch " << eval_batch;
+      EXPECT_NEAR(h[e].val_loss, first[e].val_loss, 1e-3 * first[e].val_loss)
+          << "eval batch " << eval_batch;
+    }
+    EXPECT_NEAR(summaries.back().test_acc, summaries.front().test_acc, one_image + 1e-9);
+    std::ifstream json(dir + "/summary.json");
+    const std::string text((std::istreambuf_iterator<char>(json)), std::istreambuf_iterator<char>());
+    EXPECT_NE(text.find("\"eval_batch\": " + std::to_string(eval_batch)), std::string::npos)
+        << text;
+  }
+  EXPECT_GT(summaries.front().test_acc, 20.0);  // above chance (10%): the counts mean something
 }
 
 TEST(TrainNetwork, ResumingAfterTwoEpochsEndsWhereFourStraightEpochsEnd) {

@@ -529,7 +529,7 @@ TEST(SummaryJson, HoldsEveryFieldAndWritesNullForMissingNumbers) {
   const std::string j = summary_json(s);
   for (const char* key :
        {"model",      "dataset",       "optimizer",    "lr",           "lr_min",
-        "schedule",   "warmup_epochs", "momentum",     "weight_decay", "batch",
+        "schedule",   "warmup_epochs", "momentum",     "weight_decay", "batch",        "eval_batch",
         "seed",       "patience",      "math",         "device",       "epochs",
         "epochs_run", "stopped_early", "best_epoch",   "best_val_acc", "test_acc",
         "test_loss",  "seconds",       "images_per_s", "tflops",       "forward_macs"}) {
