@@ -149,7 +149,7 @@ void print_plan(std::ostream& out, const TrainOptions& o, const NetworkDesc& des
       << schedule_name(o.schedule);
   if (o.warmup_epochs > 0) out << ", " << o.warmup_epochs << " warmup epochs";
   out << "), momentum " << o.momentum << ", weight decay " << o.weight_decay << ", batch "
-      << o.batch << " (validation " << o.eval_batch << "), " << o.epochs << " epochs, patience " << o.patience << ", seed " << o.seed
+      << o.batch << " (validation " << evaluation_batch(o) << "), " << o.epochs << " epochs, patience " << o.patience << ", seed " << o.seed
       << ", math " << math_name(o.tf32) << ", conv " << conv_engines_name(o.graph_conv) << '\n';
 }
 

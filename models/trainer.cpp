@@ -269,7 +269,7 @@ TrainSummary train_network(GpuContext& ctx, const NetworkDesc& desc, const Train
   const auto batch = static_cast<std::size_t>(options.batch);
   LoaderOptions train_options = LoaderOptions::training(options.seed, batch);
   LoaderOptions eval_options =
-      LoaderOptions::evaluation(static_cast<std::size_t>(options.eval_batch));
+      LoaderOptions::evaluation(static_cast<std::size_t>(evaluation_batch(options)));
   train_options.normalization = eval_options.normalization = data.normalization;
   BatchLoader train_loader(*data.train, train_options, stream);
   BatchLoader val_loader(*data.validation, eval_options, stream);

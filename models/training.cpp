@@ -233,7 +233,7 @@ void validate_train_options(const TrainOptions& o) {
     bad("--weight-decay must be a number >= 0");
   if (o.epochs < 1) bad("--epochs must be at least 1");
   if (o.batch < 2) bad("--batch must be at least 2 (batch norm needs two samples)");
-  if (o.eval_batch < 1) bad("--eval-batch must be at least 1");
+  if (o.eval_batch < 0) bad("--eval-batch must be at least 1 (or 0 for the training batch)");
   if (o.patience < 1) bad("--patience must be at least 1");
   if (o.stop_after < 0) bad("--stop-after must be 0 (no limit) or more");
   if (o.dataset != "cifar10" && o.dataset != "fashion-mnist")
@@ -242,6 +242,10 @@ void validate_train_options(const TrainOptions& o) {
     bad("--warmup must lie in [0, epochs) (epochs " + std::to_string(o.epochs) + ")");
   if (o.warmup_epochs > 0.0f && o.schedule != LrSchedule::kWarmupCosine)
     bad("--warmup needs --schedule warmup-cosine");
+}
+
+int evaluation_batch(const TrainOptions& options) {
+  return options.eval_batch > 0 ? options.eval_batch : options.batch;
 }
 
 double cosine_lr(double lr, double lr_min, int epoch, int epochs) {
@@ -486,7 +490,7 @@ std::string summary_json(const TrainSummary& s) {
     << "  \"momentum\": " << format_float(o.momentum) << ",\n"
     << "  \"weight_decay\": " << format_float(o.weight_decay) << ",\n"
     << "  \"batch\": " << o.batch << ",\n"
-    << "  \"eval_batch\": " << o.eval_batch << ",\n"
+    << "  \"eval_batch\": " << evaluation_batch(o) << ",\n"
     << "  \"seed\": " << o.seed << ",\n"
     << "  \"patience\": " << o.patience << ",\n"
     << "  \"math\": " << json_string(math_name(o.tf32)) << ",\n"

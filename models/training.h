@@ -73,10 +73,6 @@ LrSchedule parse_schedule(const std::string& name);
 
 constexpr int kDefaultEpochs = 30;
 constexpr int kDefaultBatch = 128;
-// Validation and test images per forward: 500 divides the validation and test sets of both
-// datasets (10,000 / 10,000 for CIFAR-10, 12,000 / 10,000 for Fashion-MNIST), so no batch of
-// another size needs its own plan, and fewer, larger forwards than the training batch cost less.
-constexpr int kDefaultEvalBatch = 500;
 constexpr int kDefaultPatience = 10;
 
 struct TrainOptions {
@@ -102,10 +98,14 @@ struct TrainOptions {
   // plans (ConvEngines::kFastest in models/network.h), false on the legacy calls only; `ptqbench
   // train` sets it false under strict FP32, where the network uses the legacy calls anyway.
   bool graph_conv = true;
-  // Not part of the run's identity either: images per validation and test forward (inference
-  // mode, so the batch changes no result beyond the rounding of another algorithm).
-  int eval_batch = kDefaultEvalBatch;
+  // Not part of the run's identity either: images per validation and test forward, 0 for the
+  // training batch (inference mode, so it changes no result beyond the rounding of another
+  // algorithm). The network's layer outputs are sized for the larger of the two batches.
+  int eval_batch = 0;
 };
+
+// The validation and test batch: eval_batch, or batch when it is 0.
+int evaluation_batch(const TrainOptions& options);
 
 // "fastest" or "legacy" (the --conv values).
 const char* conv_engines_name(bool graph_conv);
@@ -117,7 +117,7 @@ TrainOptions default_train_options(const std::string& model, OptimizerKind optim
 
 // Throws TrainOptionError naming the first bad value: lr > 0 and finite, 0 <= lr_min <= lr,
 // 0 <= momentum < 1 (0 for sgd and adam, which have none), weight_decay >= 0, epochs >= 1,
-// batch >= 2 (batch norm needs two samples), eval_batch >= 1, patience >= 1, stop_after >= 0, dataset cifar10 or
+// batch >= 2 (batch norm needs two samples), eval_batch >= 0, patience >= 1, stop_after >= 0, dataset cifar10 or
 // fashion-mnist, 0 <= warmup_epochs < epochs and a warmup only with kWarmupCosine.
 void validate_train_options(const TrainOptions& options);
 

@@ -151,6 +151,7 @@ TEST(ValidateTrainOptions, RefusesEachBadValue) {
   EXPECT_TRUE(refused([](TrainOptions& o) { o.weight_decay = -1e-4f; }));
   EXPECT_TRUE(refused([](TrainOptions& o) { o.epochs = 0; }));
   EXPECT_TRUE(refused([](TrainOptions& o) { o.batch = 1; }));
+  EXPECT_TRUE(refused([](TrainOptions& o) { o.eval_batch = -1; }));
   EXPECT_TRUE(refused([](TrainOptions& o) { o.patience = 0; }));
   EXPECT_TRUE(refused([](TrainOptions& o) { o.stop_after = -1; }));
   EXPECT_TRUE(refused([](TrainOptions& o) { o.dataset = "mnist"; }));
@@ -540,6 +541,12 @@ TEST(SummaryJson, HoldsEveryFieldAndWritesNullForMissingNumbers) {
   EXPECT_NE(j.find("\"stopped_early\": true"), std::string::npos) << j;
   EXPECT_NE(j.find("\"device\": \"GPU \\\"quoted\\\"\""), std::string::npos) << j;
   EXPECT_NE(j.find("\"optimizer\": \"sgd-nesterov\""), std::string::npos) << j;
+  // eval_batch 0 means the training batch, and the file says which batch that was.
+  ASSERT_EQ(s.options.eval_batch, 0);
+  EXPECT_NE(j.find("\"eval_batch\": " + std::to_string(s.options.batch) + ","), std::string::npos)
+      << j;
+  s.options.eval_batch = 500;
+  EXPECT_NE(summary_json(s).find("\"eval_batch\": 500,"), std::string::npos);
 }
 
 }  // namespace
