@@ -12,7 +12,8 @@
 #        from OUT/plan.txt, console in OUT/group.log; JOBS=N runs N at a time; TIME_LIMIT=S
 #        stops every run after the epoch it is in at S seconds; run it again to continue;
 #        PRIO_<model>=K gives that run's stream the K-th priority above the default; the nine
-#        of PLAN=accurate so took about 990 s on an H200, bench/README.md)
+#        of PLAN=accurate so took 955 s on an H200 with VGG_16/VGG_19 at +3, Inception_BN +2,
+#        ResNet_50/ResNet_152 +1, 7 of 9 within 2 points; bench/README.md)
 # Environment: as train_all.sh (PTQBENCH, DATA, MODELS); EPOCHS_<model> and OPTS_<model> set
 # here are defaults that the caller's environment overrides. EPOCHS and WARMUP, when set, replace
 # the plan's epochs and warmup epochs for every network (EPOCHS_<model> still wins), e.g. for
