@@ -37,6 +37,14 @@ inline std::string fresh_out(const std::string& name) {
   return dir;
 }
 
+// Runs `ptqbench SUBCOMMAND args` (PTQBENCH_EXE, from the build) with $PTQBENCH_DATA unset, so
+// no default data is found by accident.
+inline CommandOutput run_ptqbench(const std::string& subcommand, const std::string& args) {
+  return run_command(
+      std::string("env -u PTQBENCH_DATA ") + PTQBENCH_EXE + " " + subcommand + " " + args,
+      temp_path("stderr.txt"));
+}
+
 // Exit code 2 and `message` in stderr.
 inline void expect_usage_error(const CommandOutput& o, const std::string& message) {
   EXPECT_EQ(o.exit_code, 2) << o.err;

@@ -12,17 +12,13 @@
 
 namespace {
 
-using Output = ptq::test::CommandOutput;
 using ptq::test::expect_usage_error;
 using ptq::test::fake_cifar_dir;
 using ptq::test::fresh_out;
 using ptq::test::temp_path;
 
-// Runs `ptqbench train args` with $PTQBENCH_DATA unset, so no default data is found by accident.
-Output train(const std::string& args) {
-  return ptq::test::run_command(
-      std::string("env -u PTQBENCH_DATA ") + PTQBENCH_EXE + " train " + args,
-      temp_path("stderr.txt"));
+ptq::test::CommandOutput train(const std::string& args) {
+  return ptq::test::run_ptqbench("train", args);
 }
 
 TEST(TrainCommand, UnknownModelExitsTwoListingTheModels) {

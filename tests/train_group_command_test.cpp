@@ -11,16 +11,13 @@
 
 namespace {
 
-using Output = ptq::test::CommandOutput;
 using ptq::test::expect_usage_error;
 using ptq::test::fake_cifar_dir;
 using ptq::test::fresh_out;
 using ptq::test::temp_path;
 
-Output train_group(const std::string& args) {
-  return ptq::test::run_command(
-      std::string("env -u PTQBENCH_DATA ") + PTQBENCH_EXE + " train-group " + args,
-      temp_path("stderr.txt"));
+ptq::test::CommandOutput train_group(const std::string& args) {
+  return ptq::test::run_ptqbench("train-group", args);
 }
 
 std::string plan_file(const std::string& name, const std::string& text) {
@@ -95,7 +92,7 @@ TEST(TrainGroupCommand, AnExistingStateIsRefusedWithoutResumeAndCheckedWithIt) {
   std::filesystem::create_directories(out + "/r18");
   std::ofstream(out + "/r18/resume.txt") << "version=1\n";
   const std::string args = "--plan " + plan + " --out " + out + " --data " + fake_cifar_dir();
-  const Output fresh = train_group(args);
+  const ptq::test::CommandOutput fresh = train_group(args);
   expect_usage_error(fresh, "state.txt line 4: ");
   expect_usage_error(fresh, "train-group --resume");
   // With --resume the state is read, and this one is not a state.
