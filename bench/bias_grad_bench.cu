@@ -1,0 +1,169 @@
+// The backward pass of a linear layer, piece by piece, at the study's linear shapes and training
+// batches: the bias gradient through cuDNN's cudnnConvolutionBackwardBias (what models/network.cpp
+// calls for every linear layer and every convolution with a bias) against one cuBLAS SGEMV with a
+// vector of ones (db = dy^T 1), and the layer's two TF32 GEMMs (dW = dy^T x, dx = dy W) as
+// models/network.cpp issues them; plus cuDNN's bias gradient of two convolutions with a bias
+// (AlexNet's). Next to a device-to-device copy measured in the same run. Why: in layer_profile
+// every linear layer's backward took at least ~58 us on the H200, even 512 -> 10, against 10-20 us
+// for its forward (results/profile-h200/s7/); this says which piece that is. Written at the end of
+// the seventh session, when no device time was left: not yet run.
+//
+// Run: build/bench/bias_grad_bench --benchmark_out=bias.json --benchmark_out_format=json
+#include <benchmark/benchmark.h>
+#include <cublas_v2.h>
+#include <cudnn.h>
+
+#include <algorithm>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "bench/bench_util.h"
+#include "models/cudnn_descriptors.h"
+
+namespace ptq::bench {
+namespace {
+
+constexpr int kRepetitions = 10;
+
+struct LinearCase {
+  const char* name;
+  int batch, in, out;
+};
+
+// VGG_16's three linear layers at batch 128, AlexNet's first, ResNet_50's at batch 256.
+const LinearCase kLinear[] = {
+    {"vgg_fc19_512x4096_b128", 128, 512, 4096},
+    {"vgg_fc22_4096x4096_b128", 128, 4096, 4096},
+    {"vgg_fc25_4096x10_b128", 128, 4096, 10},
+    {"alexnet_fc15_2304x1024_b128", 128, 2304, 1024},
+    {"resnet50_fc_2048x10_b256", 256, 2048, 10},
+};
+
+struct ConvBiasCase {
+  const char* name;
+  int batch, channels, h, w;
+};
+
+// AlexNet's first and last convolutions (they have biases) at batch 128.
+const ConvBiasCase kConv[] = {
+    {"alexnet_conv0_32x32x32_b128", 128, 32, 32, 32},
+    {"alexnet_conv10_256x8x8_b128", 128, 256, 8, 8},
+};
+
+struct Buffers {
+  GpuContext ctx;
+  DeviceBuffer<float> x, w, dy, dw, dx, db, ones, copy_dst;
+  Buffers() {
+    std::size_t in = 0, out = 0, weights = 0, batch = 0;
+    for (const LinearCase& c : kLinear) {
+      in = std::max(in, static_cast<std::size_t>(c.batch) * c.in);
+      out = std::max(out, static_cast<std::size_t>(c.batch) * c.out);
+      weights = std::max(weights, static_cast<std::size_t>(c.in) * c.out);
+      batch = std::max(batch, static_cast<std::size_t>(c.batch));
+    }
+    for (const ConvBiasCase& c : kConv)
+      out = std::max(out, static_cast<std::size_t>(c.batch) * c.channels * c.h * c.w);
+    std::mt19937_64 rng(5);
+    std::normal_distribution<float> dist(0.0f, 1.0f);
+    const auto random = [&](std::size_t n) {
+      std::vector<float> h(n);
+      for (float& v : h) v = dist(rng);
+      return h;
+    };
+    x.upload(random(in));
+    w.upload(random(weights));
+    dy.upload(random(out));
+    ones.upload(std::vector<float>(batch, 1.0f));
+    dw.resize(weights);
+    dx.resize(in);
+    db.resize(out);
+    copy_dst.resize(out);
+  }
+};
+
+Buffers& buffers() {
+  static Buffers b;
+  return b;
+}
+
+void BM_Copy(benchmark::State& state) {
+  Buffers& b = buffers();
+  copy_baseline(state, b.dy.data(), b.copy_dst.data(), b.dy.size(), b.ctx.stream());
+}
+
+// Bytes counted for a bias gradient: dy read once, db written.
+void set_bias_bytes(benchmark::State& state, std::size_t dy_count, int channels) {
+  state.SetBytesProcessed(state.iterations() *
+                          static_cast<int64_t>((dy_count + static_cast<std::size_t>(channels)) *
+                                               sizeof(float)));
+}
+
+void BM_CudnnBias(benchmark::State& state, int batch, int channels, int h, int w) {
+  Buffers& b = buffers();
+  const TensorDescriptor dyd = make_tensor_descriptor(batch, channels, h, w);
+  const TensorDescriptor dbd = make_tensor_descriptor(1, channels, 1, 1);
+  const float one = 1.0f, zero = 0.0f;
+  time_with_events(state, b.ctx.stream(), [&] {
+    CUDNN_CHECK(cudnnConvolutionBackwardBias(b.ctx.cudnn(), &one, dyd.get(), b.dy.data(), &zero,
+                                             dbd.get(), b.db.data()));
+  });
+  set_bias_bytes(state, static_cast<std::size_t>(batch) * channels * h * w, channels);
+}
+
+void BM_GemvBias(benchmark::State& state, const LinearCase& c) {
+  Buffers& b = buffers();
+  const float one = 1.0f, zero = 0.0f;
+  time_with_events(state, b.ctx.stream(), [&] {
+    // dy is batch x out row-major: column-major out x batch, so db = dy_cm * ones.
+    CUBLAS_CHECK(cublasSgemv(b.ctx.cublas(), CUBLAS_OP_N, c.out, c.batch, &one, b.dy.data(), c.out,
+                             b.ones.data(), 1, &zero, b.db.data(), 1));
+  });
+  set_bias_bytes(state, static_cast<std::size_t>(c.batch) * c.out, c.out);
+}
+
+// The two GEMMs of the layer's backward as models/network.cpp issues them (TF32 tensor ops).
+void BM_Gemms(benchmark::State& state, const LinearCase& c) {
+  Buffers& b = buffers();
+  const float one = 1.0f, zero = 0.0f;
+  CUBLAS_CHECK(cublasSetMathMode(b.ctx.cublas(), CUBLAS_TF32_TENSOR_OP_MATH));
+  time_with_events(state, b.ctx.stream(), [&] {
+    CUBLAS_CHECK(cublasSgemm(b.ctx.cublas(), CUBLAS_OP_N, CUBLAS_OP_T, c.in, c.out, c.batch, &one,
+                             b.x.data(), c.in, b.dy.data(), c.out, &zero, b.dw.data(), c.in));
+    CUBLAS_CHECK(cublasSgemm(b.ctx.cublas(), CUBLAS_OP_N, CUBLAS_OP_N, c.in, c.batch, c.out, &one,
+                             b.w.data(), c.in, b.dy.data(), c.out, &zero, b.dx.data(), c.in));
+  });
+  CUBLAS_CHECK(cublasSetMathMode(b.ctx.cublas(), CUBLAS_DEFAULT_MATH));
+  // Two GEMMs of batch x in x out multiply-adds each.
+  state.counters["TFLOP/s"] = benchmark::Counter(
+      4.0 * c.batch * c.in * c.out * 1e-12, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+}  // namespace
+}  // namespace ptq::bench
+
+int main(int argc, char** argv) {
+  using namespace ptq;
+  if (!bench::start_gpu_benchmarks("bias_grad_bench")) return 1;
+  benchmark::AddCustomContext("cudnn_version", std::to_string(cudnnGetVersion()));
+  bench::gpu_timed(benchmark::RegisterBenchmark("copy", bench::BM_Copy), bench::kRepetitions);
+  for (const bench::LinearCase& c : bench::kLinear) {
+    const std::string name(c.name);
+    bench::gpu_timed(benchmark::RegisterBenchmark(("bias/cudnn/" + name).c_str(),
+                                                  bench::BM_CudnnBias, c.batch, c.out, 1, 1),
+                     bench::kRepetitions);
+    bench::gpu_timed(
+        benchmark::RegisterBenchmark(("bias/gemv/" + name).c_str(), bench::BM_GemvBias, c),
+        bench::kRepetitions);
+    bench::gpu_timed(
+        benchmark::RegisterBenchmark(("gemms/tf32/" + name).c_str(), bench::BM_Gemms, c),
+        bench::kRepetitions);
+  }
+  for (const bench::ConvBiasCase& c : bench::kConv) {
+    bench::gpu_timed(benchmark::RegisterBenchmark(("bias/cudnn/" + std::string(c.name)).c_str(),
+                                                  bench::BM_CudnnBias, c.batch, c.channels, c.h,
+                                                  c.w),
+                     bench::kRepetitions);
+  }
+  return bench::run_registered_benchmarks(argc, argv);
+}
