@@ -64,7 +64,7 @@ TrainArgs parse_train_args(const Args& args) {
     } else if (opt == "--batch") {
       batch = integer_arg(opt, option_value(args, i), 2);
     } else if (opt == "--eval-batch") {
-      eval_batch = integer_arg(opt, option_value(args, i), 1);
+      eval_batch = integer_arg(opt, option_value(args, i), 0);  // 0: the training batch
     } else if (opt == "--seed") {
       seed = static_cast<std::uint64_t>(integer_arg(opt, option_value(args, i), 0));
     } else if (opt == "--patience") {

@@ -161,6 +161,8 @@ class OptimizerState {
 // never for the whole device (DeviceBuffer::download does that, and in a group it would wait for
 // every other run's queued work). tensors() builds the files' tensors from them on the writer's
 // thread while the next epoch runs; take() must not run again until that job has finished.
+// Host memory: the parameters and every optimiser buffer once more, page-locked, for the whole
+// run (and the writer's pageable tensors while it writes).
 class StateSnapshot {
  public:
   StateSnapshot(const Network& net, const OptimizerState& optimizer)
@@ -286,8 +288,10 @@ TrainSummary train_network(GpuContext& ctx, const NetworkDesc& desc, const Train
 
   double session_seconds = 0;
   int session_epochs = 0;
-  // Where the session's epochs spent their time (printed at its end): the GPU's training passes,
-  // validation and state copies (CUDA events), and the host's wait for the previous epoch's files.
+  // Where the session's epochs spent their time (printed at its end), from CUDA events on the
+  // stream: the training passes, validation, the state copies, and the stream's idle time while
+  // the host waited for the previous epoch's files (inside the epoch's seconds since the state
+  // copies moved off the training thread; before, that wait came after an epoch's time).
   double session_train_s = 0, session_val_s = 0, session_copy_s = 0, session_file_wait_s = 0;
   const auto session_may_go_on = [&] {
     if (options.stop_after != 0 && session_epochs >= options.stop_after) return false;
@@ -326,10 +330,10 @@ TrainSummary train_network(GpuContext& ctx, const NetworkDesc& desc, const Train
       evaluate(net, val_loader, d_totals.data() + 1, stream);
     }
     val_end.record(stream);
-    const Clock::time_point wait_begin = Clock::now();
     writer.wait();  // the previous epoch's files are written: the snapshot may be overwritten
-    session_file_wait_s += seconds_since(wait_begin);
-    snapshot_begin.record(stream);  // after the wait: the copies' time does not include it
+    // Recorded after the wait, so val_end -> snapshot_begin is how long the stream stood idle for
+    // the files (the host may wait while validation still runs; that part costs nothing).
+    snapshot_begin.record(stream);
     snapshot.take(stream);
     snapshot_end.record(stream);
     CUDA_CHECK(cudaMemcpyAsync(h_totals.data(), d_totals.data(), d_totals.bytes(),
@@ -339,6 +343,7 @@ TrainSummary train_network(GpuContext& ctx, const NetworkDesc& desc, const Train
     session_train_s += train_seconds;
     session_val_s += val_end.elapsed_ms_since(train_end) / 1e3;
     session_copy_s += snapshot_end.elapsed_ms_since(snapshot_begin) / 1e3;
+    session_file_wait_s += snapshot_begin.elapsed_ms_since(val_end) / 1e3;
 
     EpochRecord rec;
     rec.epoch = epoch + 1;
@@ -408,16 +413,19 @@ TrainSummary train_network(GpuContext& ctx, const NetworkDesc& desc, const Train
                    << progress.stopping.best_epoch << ")\n";
     }
   }
+  const Clock::time_point last_files = Clock::now();
   writer.wait();
   if (session_epochs > 0) {
     const double other_s =
         session_seconds - session_train_s - session_val_s - session_copy_s - session_file_wait_s;
-    char line[256];
+    char line[320];
     std::snprintf(line, sizeof line,
                   "this session's %d epochs took %s: training passes %.1f s, validation %.1f s, "
-                  "state copies %.2f s, waiting for files %.2f s, the rest %.1f s",
+                  "state copies %.2f s, waiting for files %.2f s, the rest %.1f s; the last "
+                  "epoch's files %.2f s after them",
                   session_epochs, duration_text(session_seconds).c_str(), session_train_s,
-                  session_val_s, session_copy_s, session_file_wait_s, other_s);
+                  session_val_s, session_copy_s, session_file_wait_s, other_s,
+                  seconds_since(last_files));
     progress_out << line << '\n' << std::flush;
   }
 

@@ -233,7 +233,7 @@ void validate_train_options(const TrainOptions& o) {
     bad("--weight-decay must be a number >= 0");
   if (o.epochs < 1) bad("--epochs must be at least 1");
   if (o.batch < 2) bad("--batch must be at least 2 (batch norm needs two samples)");
-  if (o.eval_batch < 0) bad("--eval-batch must be at least 1 (or 0 for the training batch)");
+  if (o.eval_batch < 0) bad("--eval-batch must be 0 (the training batch) or more");
   if (o.patience < 1) bad("--patience must be at least 1");
   if (o.stop_after < 0) bad("--stop-after must be 0 (no limit) or more");
   if (o.dataset != "cifar10" && o.dataset != "fashion-mnist")

@@ -35,7 +35,7 @@ TEST(TrainCommand, BadNumbersAndUnknownArgumentsExitTwo) {
   expect_usage_error(train("--model AlexNet --epochs 0" + out), "--epochs");
   expect_usage_error(train("--model AlexNet --epochs ten" + out), "--epochs");
   expect_usage_error(train("--model AlexNet --batch 1" + out), "--batch");
-  expect_usage_error(train("--model AlexNet --eval-batch 0" + out), "--eval-batch");
+  expect_usage_error(train("--model AlexNet --eval-batch -1" + out), "--eval-batch");
   expect_usage_error(train("--model AlexNet --lr -0.1" + out), "--lr");
   expect_usage_error(train("--model AlexNet --lr 0.01 --lr-min 0.1" + out), "--lr-min");
   expect_usage_error(train("--model AlexNet --math fp16" + out), "--math");

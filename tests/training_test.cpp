@@ -459,6 +459,8 @@ TEST(CheckResumeOptions, NamesTheFirstDifferenceAndIgnoresStopAfter) {
   const ResumeState s = load_resume_state(dir);
   TrainOptions same = o;
   same.stop_after = 5;
+  same.eval_batch = 500;  // a speed choice, like stop_after: not part of the run's identity
+  same.graph_conv = !o.graph_conv;
   EXPECT_NO_THROW(check_resume_options(s, same, dir));
 
   const auto difference = [&](void (*change)(TrainOptions&)) -> std::string {
