@@ -4,16 +4,21 @@
 Usage: plan_odds.py PLAN_TXT ACCURACY_CSV [ACCURACY_CSV ...] [--reference CSV] [--margin M]
 PLAN_TXT holds one `ptqbench train` option line per network (scripts/train_fast.sh writes it as
 OUT/plan.txt). Each ACCURACY_CSV is a table scripts/train_summary_csv.py wrote (accuracy.csv:
-model, epochs, test_acc, batch, lr, weight_decay, ...). A row counts as a run of a plan line when
-its model, epochs, batch, lr and weight decay are the line's; rows without a test accuracy (a run
-that did not finish) are left out. The study's accuracy of each network is full_acc in the
-reference rows (default ../shared/reference/seed_sgd_m95_results.csv beside the repository).
+model, epochs, test_acc, math, optimizer, dataset, batch, lr, schedule, warmup_epochs, momentum,
+weight_decay, run). A row counts as a run of a plan line when its model, epochs (the epochs it
+ran: an early-stopped run does not count), batch, lr and weight decay are the line's, and so are
+its optimizer, schedule, warmup and momentum where the line sets them, its math (tf32 unless the
+line says --math) and its dataset (cifar10 unless --dataset). Rows without a test accuracy (a run
+that did not finish) are left out, and a table given twice counts once. The study's accuracy of
+each network is full_acc in the reference rows (default ../shared/reference/
+seed_sgd_m95_results.csv beside the repository).
 
-Per network: the runs found, their mean, sample standard deviation and range, the target (the
-study's accuracy minus M, default 2), and the chance that one more run reaches the target if test
-accuracy is normal with that mean and deviation (needs two runs or more). The product of those
-chances is the chance that one run of the whole plan brings all of them within M points, if the
-runs are independent. With a handful of runs per network this is a rough figure, not a bound.
+Per plan line: the runs found, their mean, sample standard deviation and range, the target (the
+study's accuracy minus M, default 2), and the chance that one more run reaches the target: the
+Student-t prediction from those runs (n - 1 degrees of freedom, scale sd * sqrt(1 + 1/n)), which
+allows for the mean and the deviation being estimates (needs two runs or more). The product of
+those chances is the chance that one run of the whole plan brings all of them within M points,
+if the runs are independent. With a handful of runs per network this is a rough figure.
 """
 import csv
 import math
@@ -24,36 +29,88 @@ import sys
 
 DEFAULT_REFERENCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared",
                                  "reference", "seed_sgd_m95_results.csv")
-KEYS = {"--epochs": "epochs", "--batch": "batch", "--lr": "lr", "--weight-decay": "weight_decay"}
+# Options every plan line must set (numbers), options matched when set (numbers, then words),
+# and the accuracy.csv column of each.
+REQUIRED = {"--epochs": "epochs", "--batch": "batch", "--lr": "lr", "--weight-decay": "weight_decay"}
+OPTIONAL_NUMBERS = {"--warmup": "warmup_epochs", "--momentum": "momentum"}
+OPTIONAL_WORDS = {"--optimizer": "optimizer", "--schedule": "schedule"}
+DEFAULT_WORDS = {"--math": ("math", "tf32"), "--dataset": ("dataset", "cifar10")}
 
 
 def read_plan(path):
-    """[(model, {epochs, batch, lr, weight_decay})] in the file's order."""
+    """[(name, model, {column: number}, {column: word})] in the file's order."""
     lines = []
     with open(path) as f:
         for n, line in enumerate(f, 1):
             words = shlex.split(line, comments=True)
             if not words:
                 continue
-            opts = {}
-            for i, w in enumerate(words[:-1]):
-                if w == "--model" or w in KEYS:
-                    opts[w] = words[i + 1]
+            opts = {words[i]: words[i + 1] for i in range(len(words) - 1)
+                    if words[i].startswith("--")}
             if "--model" not in opts:
                 sys.exit(f"plan_odds.py: {path} line {n} has no --model")
-            missing = [k for k in KEYS if k not in opts]
+            missing = [k for k in REQUIRED if k not in opts]
             if missing:
                 sys.exit(f"plan_odds.py: {path} line {n} does not set {', '.join(missing)}")
-            lines.append((opts["--model"], {KEYS[k]: float(opts[k]) for k in KEYS}))
+            try:
+                numbers = {c: float(opts[k]) for k, c in REQUIRED.items()}
+                numbers.update({c: float(opts[k]) for k, c in OPTIONAL_NUMBERS.items() if k in opts})
+            except ValueError as e:
+                sys.exit(f"plan_odds.py: {path} line {n}: {e}")
+            texts = {c: opts[k] for k, c in OPTIONAL_WORDS.items() if k in opts}
+            texts.update({c: opts.get(k, default) for k, (c, default) in DEFAULT_WORDS.items()})
+            lines.append((opts.get("--name", opts["--model"]), opts["--model"], numbers, texts))
     return lines
 
 
-def same(a, b):
-    return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-12)
+def matches(row, model, numbers, texts):
+    if row.get("model") != model:
+        return False
+    try:
+        if not all(math.isclose(float(row[c]), v, rel_tol=1e-6, abs_tol=1e-12)
+                   for c, v in numbers.items()):
+            return False
+    except (KeyError, ValueError):
+        return False
+    return all(row.get(c) == v for c, v in texts.items())
 
 
-def normal_cdf(z):
-    return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
+def betacf(a, b, x):
+    """Continued fraction of the regularised incomplete beta function (modified Lentz)."""
+    tiny, qab, qap, qam = 1e-300, a + b, a + 1.0, a - 1.0
+    c, d = 1.0, 1.0 - qab * x / qap
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 300):
+        m2 = 2 * m
+        for aa in (m * (b - m) * x / ((qam + m2) * (a + m2)),
+                   -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))):
+            d = 1.0 + aa * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + aa / c
+            c = c if abs(c) > tiny else tiny
+            h *= d * c
+        if abs(d * c - 1.0) < 1e-14:
+            break
+    return h
+
+
+def betai(a, b, x):
+    """The regularised incomplete beta function I_x(a, b)."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) +
+                     a * math.log(x) + b * math.log(1.0 - x))
+    if x < (a + 1.0) / (a + b + 2.0):
+        return front * betacf(a, b, x) / a
+    return 1.0 - front * betacf(b, a, 1.0 - x) / b
+
+
+def student_t_cdf(t, dof):
+    tail = 0.5 * betai(dof / 2.0, 0.5, dof / (dof + t * t))
+    return 1.0 - tail if t > 0 else tail
 
 
 def main(argv):
@@ -81,36 +138,44 @@ def main(argv):
         for r in csv.DictReader(f):
             study[r["model"]] = float(r["full_acc"])
 
-    runs = {model: [] for model, _ in plan}
+    runs = [[] for _ in plan]
+    tables = []
     for path in args[1:]:
         if not os.path.exists(path):
             sys.exit(f"plan_odds.py: no table at {path}")
+        if os.path.realpath(path) not in tables:
+            tables.append(os.path.realpath(path))
+    for path in tables:
         with open(path) as f:
             for r in csv.DictReader(f):
                 if not r.get("test_acc"):
                     continue
-                for model, want in plan:
-                    if r["model"] == model and all(same(float(r[k]), v) for k, v in want.items()):
-                        runs[model].append(float(r["test_acc"]))
+                for k, (_, model, numbers, texts) in enumerate(plan):
+                    if matches(r, model, numbers, texts):
+                        runs[k].append(float(r["test_acc"]))
 
     print(f"{'network':13s} {'runs':>4s} {'mean':>6s} {'sd':>5s} {'min':>6s} {'max':>6s} "
           f"{'target':>6s} {'P(pass)':>7s}")
     joint, unknown = 1.0, []
-    for model, _ in plan:
+    for k, (name, model, _, _) in enumerate(plan):
         if model not in study:
             sys.exit(f"plan_odds.py: {model} has no full_acc in {reference}")
         target = study[model] - margin
-        acc = runs[model]
+        acc = runs[k]
         if len(acc) < 2:
-            unknown.append(model)
+            unknown.append(name)
             shown = f"{acc[0]:6.2f}" if acc else "     -"
-            print(f"{model:13s} {len(acc):4d} {shown} {'-':>5s} {'-':>6s} {'-':>6s} {target:6.2f} "
+            print(f"{name:13s} {len(acc):4d} {shown} {'-':>5s} {'-':>6s} {'-':>6s} {target:6.2f} "
                   f"{'-':>7s}")
             continue
         mean, sd = statistics.mean(acc), statistics.stdev(acc)
-        p = normal_cdf((mean - target) / sd) if sd > 0 else float(mean >= target)
+        if sd > 0:
+            p = student_t_cdf((mean - target) / (sd * math.sqrt(1.0 + 1.0 / len(acc))),
+                              len(acc) - 1)
+        else:
+            p = float(mean >= target)
         joint *= p
-        print(f"{model:13s} {len(acc):4d} {mean:6.2f} {sd:5.2f} {min(acc):6.2f} {max(acc):6.2f} "
+        print(f"{name:13s} {len(acc):4d} {mean:6.2f} {sd:5.2f} {min(acc):6.2f} {max(acc):6.2f} "
               f"{target:6.2f} {p:7.2f}")
     print(f"all within {margin:g} points in one run: {joint:.3f}" +
           (f" (without {', '.join(unknown)}: fewer than two runs)" if unknown else ""))
