@@ -31,7 +31,8 @@ namespace {
 constexpr char kUsage[] =
     "usage: ptqbench train --model M --out DIR [--data DIR] [--dataset cifar10|fashion-mnist] "
     "[--optimizer sgd|sgd-momentum|sgd-nesterov|adam] [--epochs N] [--batch N] [--eval-batch N] "
-    "[--seed S] [--patience P] [--lr X] [--lr-min X] [--schedule cosine|warmup-cosine] [--warmup EPOCHS] "
+    "[--seed S] [--patience P] [--lr X] [--lr-min X] [--schedule cosine|warmup-cosine] [--warmup "
+    "EPOCHS] "
     "[--momentum X] [--weight-decay X] [--math tf32|fp32] [--conv fastest|legacy] [--resume] "
     "[--stop-after N]";
 
@@ -149,8 +150,9 @@ void print_plan(std::ostream& out, const TrainOptions& o, const NetworkDesc& des
       << schedule_name(o.schedule);
   if (o.warmup_epochs > 0) out << ", " << o.warmup_epochs << " warmup epochs";
   out << "), momentum " << o.momentum << ", weight decay " << o.weight_decay << ", batch "
-      << o.batch << " (validation " << evaluation_batch(o) << "), " << o.epochs << " epochs, patience " << o.patience << ", seed " << o.seed
-      << ", math " << math_name(o.tf32) << ", conv " << conv_engines_name(o.graph_conv) << '\n';
+      << o.batch << " (validation " << evaluation_batch(o) << "), " << o.epochs
+      << " epochs, patience " << o.patience << ", seed " << o.seed << ", math " << math_name(o.tf32)
+      << ", conv " << conv_engines_name(o.graph_conv) << '\n';
 }
 
 DataChoice choose_data(const std::string& data_dir, const std::string& wanted, std::ostream& out) {

@@ -117,8 +117,9 @@ TrainOptions default_train_options(const std::string& model, OptimizerKind optim
 
 // Throws TrainOptionError naming the first bad value: lr > 0 and finite, 0 <= lr_min <= lr,
 // 0 <= momentum < 1 (0 for sgd and adam, which have none), weight_decay >= 0, epochs >= 1,
-// batch >= 2 (batch norm needs two samples), eval_batch >= 0, patience >= 1, stop_after >= 0, dataset cifar10 or
-// fashion-mnist, 0 <= warmup_epochs < epochs and a warmup only with kWarmupCosine.
+// batch >= 2 (batch norm needs two samples), eval_batch >= 0, patience >= 1, stop_after >= 0,
+// dataset cifar10 or fashion-mnist, 0 <= warmup_epochs < epochs and a warmup only with
+// kWarmupCosine.
 void validate_train_options(const TrainOptions& options);
 
 // "tf32" or "fp32".

@@ -22,7 +22,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <random>
 #include <sstream>
 #include <string>
@@ -216,8 +215,7 @@ TEST(TrainNetwork, ValidationAndTestCountEveryImageWhateverTheEvalBatch) {
           << "eval batch " << eval_batch;
     }
     EXPECT_NEAR(summaries.back().test_acc, summaries.front().test_acc, one_image + 1e-9);
-    std::ifstream json(dir + "/summary.json");
-    const std::string text((std::istreambuf_iterator<char>(json)), std::istreambuf_iterator<char>());
+    const std::string text = test::slurp(dir + "/summary.json");
     const int used = eval_batch == 0 ? o.batch : eval_batch;
     EXPECT_NE(text.find("\"eval_batch\": " + std::to_string(used) + ","), std::string::npos)
         << text;
