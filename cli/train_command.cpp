@@ -31,10 +31,9 @@ namespace {
 constexpr char kUsage[] =
     "usage: ptqbench train --model M --out DIR [--data DIR] [--dataset cifar10|fashion-mnist] "
     "[--optimizer sgd|sgd-momentum|sgd-nesterov|adam] [--epochs N] [--batch N] [--eval-batch N] "
-    "[--seed S] [--patience P] [--lr X] [--lr-min X] [--schedule cosine|warmup-cosine] [--warmup "
-    "EPOCHS] "
-    "[--momentum X] [--weight-decay X] [--math tf32|fp32] [--conv fastest|legacy] [--resume] "
-    "[--stop-after N]";
+    "[--seed S] [--patience P] [--lr X] [--lr-min X] [--schedule cosine|warmup-cosine] "
+    "[--warmup EPOCHS] [--momentum X] [--weight-decay X] [--math tf32|fp32] "
+    "[--conv fastest|legacy] [--resume] [--stop-after N]";
 
 }  // namespace
 
