@@ -31,8 +31,8 @@ namespace {
 constexpr char kUsage[] =
     "usage: ptqbench train --model M --out DIR [--data DIR] [--dataset cifar10|fashion-mnist] "
     "[--optimizer sgd|sgd-momentum|sgd-nesterov|adam] [--epochs N] [--batch N] [--eval-batch N] "
-    "[--seed S] [--patience P] [--lr X] [--lr-min X] [--schedule cosine|warmup-cosine] "
-    "[--warmup EPOCHS] [--momentum X] [--weight-decay X] [--math tf32|fp32] "
+    "[--val-from EPOCH] [--seed S] [--patience P] [--lr X] [--lr-min X] "
+    "[--schedule cosine|warmup-cosine] [--warmup EPOCHS] [--momentum X] [--weight-decay X] [--math tf32|fp32] "
     "[--conv fastest|legacy] [--resume] [--stop-after N]";
 
 }  // namespace
@@ -43,7 +43,7 @@ TrainArgs parse_train_args(const Args& args) {
   std::string model, optimizer = "sgd-nesterov", math = "tf32", schedule = "cosine",
                      conv = "fastest";
   std::optional<double> lr, lr_min, momentum, weight_decay, warmup;
-  std::optional<long long> epochs, batch, eval_batch, patience, stop_after;
+  std::optional<long long> epochs, batch, eval_batch, val_from, patience, stop_after;
   std::uint64_t seed = 0;
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& opt = args[i];
@@ -65,6 +65,8 @@ TrainArgs parse_train_args(const Args& args) {
       batch = integer_arg(opt, option_value(args, i), 2);
     } else if (opt == "--eval-batch") {
       eval_batch = integer_arg(opt, option_value(args, i), 0);  // 0: the training batch
+    } else if (opt == "--val-from") {
+      val_from = integer_arg(opt, option_value(args, i), 1);
     } else if (opt == "--seed") {
       seed = static_cast<std::uint64_t>(integer_arg(opt, option_value(args, i), 0));
     } else if (opt == "--patience") {
@@ -115,6 +117,7 @@ TrainArgs parse_train_args(const Args& args) {
   o.epochs = as_int(epochs, "--epochs", o.epochs);
   o.batch = as_int(batch, "--batch", o.batch);
   o.eval_batch = as_int(eval_batch, "--eval-batch", o.eval_batch);
+  o.val_from = as_int(val_from, "--val-from", o.val_from);
   o.patience = as_int(patience, "--patience", o.patience);
   o.stop_after = as_int(stop_after, "--stop-after", o.stop_after);
   o.seed = seed;
@@ -149,8 +152,9 @@ void print_plan(std::ostream& out, const TrainOptions& o, const NetworkDesc& des
       << schedule_name(o.schedule);
   if (o.warmup_epochs > 0) out << ", " << o.warmup_epochs << " warmup epochs";
   out << "), momentum " << o.momentum << ", weight decay " << o.weight_decay << ", batch "
-      << o.batch << " (validation " << evaluation_batch(o) << "), " << o.epochs
-      << " epochs, patience " << o.patience << ", seed " << o.seed << ", math " << math_name(o.tf32)
+      << o.batch << " (validation " << evaluation_batch(o) << "), " << o.epochs << " epochs";
+  if (o.val_from > 1) out << " (validated from epoch " << o.val_from << ")";
+  out << ", patience " << o.patience << ", seed " << o.seed << ", math " << math_name(o.tf32)
       << ", conv " << conv_engines_name(o.graph_conv) << '\n';
 }
 

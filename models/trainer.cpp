@@ -288,6 +288,7 @@ TrainSummary train_network(GpuContext& ctx, const NetworkDesc& desc, const Train
 
   double session_seconds = 0;
   int session_epochs = 0;
+  bool validated_before = false;  // in this session: the first validation holds the setup lock
   // Where the session's epochs spent their time (printed at its end), from CUDA events on the
   // stream: the training passes, validation, the state copies, and the stream's idle time while
   // the host waited for the previous epoch's files (inside the epoch's seconds since the state
@@ -324,10 +325,12 @@ TrainSummary train_network(GpuContext& ctx, const NetworkDesc& desc, const Train
     }
     if (first_step.owns_lock()) first_step.unlock();
     train_end.record(stream);
-    {
+    const bool validated = epoch + 1 >= options.val_from;
+    if (validated) {
       std::unique_lock<std::recursive_mutex> setup(device_setup_mutex(), std::defer_lock);
-      if (session_epochs == 0) setup.lock();  // the first validation's first launches, as above
+      if (!validated_before) setup.lock();  // the first validation's first launches, as above
       evaluate(net, val_loader, d_totals.data() + 1, stream);
+      validated_before = true;
     }
     val_end.record(stream);
     writer.wait();  // the previous epoch's files are written: the snapshot may be overwritten
@@ -350,10 +353,11 @@ TrainSummary train_network(GpuContext& ctx, const NetworkDesc& desc, const Train
     rec.lr = first_lr;
     rec.train_loss = mean_loss(h_totals.data()[0]);
     rec.train_acc = accuracy(h_totals.data()[0]);
-    rec.val_loss = mean_loss(h_totals.data()[1]);
-    rec.val_acc = accuracy(h_totals.data()[1]);
+    constexpr double kNotValidated = std::numeric_limits<double>::quiet_NaN();
+    rec.val_loss = validated ? mean_loss(h_totals.data()[1]) : kNotValidated;
+    rec.val_acc = validated ? accuracy(h_totals.data()[1]) : kNotValidated;
     rec.images_per_s = h_totals.data()[0].count / train_seconds;
-    if (!std::isfinite(rec.train_loss) || !std::isfinite(rec.val_loss)) {
+    if (!std::isfinite(rec.train_loss) || (validated && !std::isfinite(rec.val_loss))) {
       // The previous epoch's files are complete (writer.wait() above).
       const std::string kept =
           epoch == 0
@@ -368,7 +372,7 @@ TrainSummary train_network(GpuContext& ctx, const NetworkDesc& desc, const Train
                                "; a lower --lr may help");
     }
 
-    const bool improved = progress.stopping.record(rec.epoch, rec.val_acc);
+    const bool improved = validated && progress.stopping.record(rec.epoch, rec.val_acc);
     progress.epochs_done = rec.epoch;
     progress.steps = steps;
     progress.train_seconds += train_seconds;
@@ -390,12 +394,15 @@ TrainSummary train_network(GpuContext& ctx, const NetworkDesc& desc, const Train
         });
 
     const int left = progress.finished ? 0 : options.epochs - progress.epochs_done;
+    char val[32] = "val -";  // not validated before --val-from
+    if (validated) {
+      std::snprintf(val, sizeof val, "val %.2f%%%s", rec.val_acc, improved ? " (best)" : "");
+    }
     char line[256];
     std::snprintf(line, sizeof line,
-                  "epoch %d/%d  lr %.3g  loss %.4f  train %.2f%%  val %.2f%%%s  %.0f img/s  %.1f s"
-                  "  left ~%s",
-                  rec.epoch, options.epochs, rec.lr, rec.train_loss, rec.train_acc, rec.val_acc,
-                  improved ? " (best)" : "", rec.images_per_s, rec.seconds,
+                  "epoch %d/%d  lr %.3g  loss %.4f  train %.2f%%  %s  %.0f img/s  %.1f s  left ~%s",
+                  rec.epoch, options.epochs, rec.lr, rec.train_loss, rec.train_acc, val,
+                  rec.images_per_s, rec.seconds,
                   duration_text(left * session_seconds / session_epochs).c_str());
     progress_out << line << '\n' << std::flush;
     if (session_epochs == 1 && options.graph_conv) {

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 #include "util/json.h"
@@ -234,6 +235,8 @@ void validate_train_options(const TrainOptions& o) {
   if (o.epochs < 1) bad("--epochs must be at least 1");
   if (o.batch < 2) bad("--batch must be at least 2 (batch norm needs two samples)");
   if (o.eval_batch < 0) bad("--eval-batch must be 0 (the training batch) or more");
+  if (o.val_from < 1 || o.val_from > o.epochs)
+    bad("--val-from must lie in [1, epochs] (epochs " + std::to_string(o.epochs) + ")");
   if (o.patience < 1) bad("--patience must be at least 1");
   if (o.stop_after < 0) bad("--stop-after must be 0 (no limit) or more");
   if (o.dataset != "cifar10" && o.dataset != "fashion-mnist")
@@ -278,10 +281,13 @@ bool EarlyStopping::record(int epoch, double val_acc) {
   return false;
 }
 
+// A validation field: empty for an epoch that was not validated (NaN).
+std::string format_validation(double v) { return std::isnan(v) ? "" : format_double(v); }
+
 std::string log_row(const EpochRecord& r) {
   return std::to_string(r.epoch) + "," + format_double(r.lr) + "," + format_double(r.train_loss) +
-         "," + format_double(r.train_acc) + "," + format_double(r.val_loss) + "," +
-         format_double(r.val_acc) + "," + format_double(r.seconds) + "," +
+         "," + format_double(r.train_acc) + "," + format_validation(r.val_loss) + "," +
+         format_validation(r.val_acc) + "," + format_double(r.seconds) + "," +
          format_double(r.images_per_s);
 }
 
@@ -299,6 +305,12 @@ EpochRecord parse_log_row(const std::string& row, const std::string& source) {
       break;
     }
     p = end + 1;
+    const bool validation = field == &r.val_loss || field == &r.val_acc;
+    if (validation && (*p == ',' || *p == '\0')) {  // an epoch that was not validated
+      *field = std::numeric_limits<double>::quiet_NaN();
+      end = const_cast<char*>(p);
+      continue;
+    }
     *field = std::strtod(p, &end);
     ok = end != p;
   }
@@ -491,6 +503,7 @@ std::string summary_json(const TrainSummary& s) {
     << "  \"weight_decay\": " << format_float(o.weight_decay) << ",\n"
     << "  \"batch\": " << o.batch << ",\n"
     << "  \"eval_batch\": " << evaluation_batch(o) << ",\n"
+    << "  \"val_from\": " << o.val_from << ",\n"
     << "  \"seed\": " << o.seed << ",\n"
     << "  \"patience\": " << o.patience << ",\n"
     << "  \"math\": " << json_string(math_name(o.tf32)) << ",\n"

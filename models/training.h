@@ -102,6 +102,13 @@ struct TrainOptions {
   // training batch (inference mode, so it changes no result beyond the rounding of another
   // algorithm). The network's layer outputs are sized for the larger of the two batches.
   int eval_batch = 0;
+  // Not part of the run's identity either (what was measured stays; a resume may move it): the
+  // first epoch (1-based) whose end runs the validation pass; earlier epochs are not validated,
+  // leave val_loss and val_acc empty in log.csv, never write best.ckpt and do not count towards
+  // the patience. 1 (the default) validates every epoch; at most epochs, so the last one always
+  // is. A one-cycle run's best epoch comes in its last tenth (measured on the nine), so
+  // validating only the last quarter saves most of the validation passes and loses nothing.
+  int val_from = 1;
 };
 
 // The validation and test batch: eval_batch, or batch when it is 0.
@@ -117,7 +124,8 @@ TrainOptions default_train_options(const std::string& model, OptimizerKind optim
 
 // Throws TrainOptionError naming the first bad value: lr > 0 and finite, 0 <= lr_min <= lr,
 // 0 <= momentum < 1 (0 for sgd and adam, which have none), weight_decay >= 0, epochs >= 1,
-// batch >= 2 (batch norm needs two samples), eval_batch >= 0, patience >= 1, stop_after >= 0,
+// batch >= 2 (batch norm needs two samples), eval_batch >= 0, 1 <= val_from <= epochs,
+// patience >= 1, stop_after >= 0,
 // dataset cifar10 or fashion-mnist, 0 <= warmup_epochs < epochs and a warmup only with
 // kWarmupCosine.
 void validate_train_options(const TrainOptions& options);
@@ -153,7 +161,8 @@ struct EarlyStopping {
 };
 
 // One row of log.csv. Accuracies in percent; loss the mean cross-entropy; seconds the epoch's
-// wall time (training and validation); images_per_s the training pass's throughput.
+// wall time (training and validation); images_per_s the training pass's throughput. val_loss and
+// val_acc are NaN for an epoch before TrainOptions::val_from (empty fields in log.csv).
 struct EpochRecord {
   int epoch = 0;  // 1-based; lr is the learning rate of the epoch's first step
   double lr = 0, train_loss = 0, train_acc = 0, val_loss = 0, val_acc = 0;

@@ -36,6 +36,8 @@ TEST(TrainCommand, BadNumbersAndUnknownArgumentsExitTwo) {
   expect_usage_error(train("--model AlexNet --epochs ten" + out), "--epochs");
   expect_usage_error(train("--model AlexNet --batch 1" + out), "--batch");
   expect_usage_error(train("--model AlexNet --eval-batch -1" + out), "--eval-batch");
+  expect_usage_error(train("--model AlexNet --val-from 0" + out), "--val-from");
+  expect_usage_error(train("--model AlexNet --epochs 5 --val-from 6" + out), "--val-from");
   expect_usage_error(train("--model AlexNet --lr -0.1" + out), "--lr");
   expect_usage_error(train("--model AlexNet --lr 0.01 --lr-min 0.1" + out), "--lr-min");
   expect_usage_error(train("--model AlexNet --math fp16" + out), "--math");

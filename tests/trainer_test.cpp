@@ -223,6 +223,43 @@ TEST(TrainNetwork, ValidationAndTestCountEveryImageWhateverTheEvalBatch) {
   EXPECT_GT(summaries.front().test_acc, 20.0);  // above chance (10%): the counts mean something
 }
 
+// --val-from: the epochs before it train as in a run validated throughout but are not validated
+// (empty fields in log.csv, "val -" in their lines, no best.ckpt from them); the epochs from it
+// on are validated as in that run, and the best epoch is one of them.
+TEST(TrainNetwork, EpochsBeforeValFromAreNotValidated) {
+  PTQ_REQUIRE_GPU();
+  GpuContext ctx;
+  const ColourData data;
+  const double one_image = 100.0 / static_cast<double>(data.validation.size());
+  const test::TempDir all_dir, late_dir;
+  const std::string all = all_dir.path().string(), late = late_dir.path().string();
+  std::ostringstream all_progress, progress;
+  train_network(ctx, tiny_desc(), tiny_options(4), data.view(), all, false, all_progress);
+  TrainOptions o = tiny_options(4);
+  o.val_from = 3;
+  const TrainSummary s = train_network(ctx, tiny_desc(), o, data.view(), late, false, progress);
+  const std::vector<EpochRecord> h = load_resume_state(late).progress.history;
+  const std::vector<EpochRecord> ref = load_resume_state(all).progress.history;
+  ASSERT_EQ(h.size(), 4u) << progress.str();
+  ASSERT_EQ(ref.size(), 4u) << all_progress.str();
+  for (std::size_t e = 0; e < h.size(); ++e) {
+    EXPECT_NEAR(h[e].train_loss, ref[e].train_loss, 1e-3 * ref[e].train_loss) << "epoch " << e + 1;
+    if (e + 1 < 3) {
+      EXPECT_TRUE(std::isnan(h[e].val_acc) && std::isnan(h[e].val_loss)) << "epoch " << e + 1;
+    } else {
+      EXPECT_NEAR(h[e].val_acc, ref[e].val_acc, one_image + 1e-9) << "epoch " << e + 1;
+    }
+  }
+  EXPECT_GE(s.best_epoch, 3);
+  EXPECT_EQ(s.best_val_acc, h[s.best_epoch - 1].val_acc);
+  EXPECT_GT(s.test_acc, 20.0) << progress.str();  // chance is 10%: best.ckpt was written
+  const std::string log = test::slurp(late + "/log.csv");
+  EXPECT_NE(log.find("\n1,"), std::string::npos) << log;
+  EXPECT_NE(log.substr(log.find("\n1,")).find(",,,"), std::string::npos) << log;
+  EXPECT_NE(progress.str().find("val -"), std::string::npos) << progress.str();
+  EXPECT_NE(test::slurp(late + "/summary.json").find("\"val_from\": 3,"), std::string::npos);
+}
+
 TEST(TrainNetwork, ResumingAfterTwoEpochsEndsWhereFourStraightEpochsEnd) {
   PTQ_REQUIRE_GPU();
   GpuContext ctx;

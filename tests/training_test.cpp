@@ -152,6 +152,8 @@ TEST(ValidateTrainOptions, RefusesEachBadValue) {
   EXPECT_TRUE(refused([](TrainOptions& o) { o.epochs = 0; }));
   EXPECT_TRUE(refused([](TrainOptions& o) { o.batch = 1; }));
   EXPECT_TRUE(refused([](TrainOptions& o) { o.eval_batch = -1; }));
+  EXPECT_TRUE(refused([](TrainOptions& o) { o.val_from = 0; }));
+  EXPECT_TRUE(refused([](TrainOptions& o) { o.val_from = o.epochs + 1; }));  // never validated
   EXPECT_TRUE(refused([](TrainOptions& o) { o.patience = 0; }));
   EXPECT_TRUE(refused([](TrainOptions& o) { o.stop_after = -1; }));
   EXPECT_TRUE(refused([](TrainOptions& o) { o.dataset = "mnist"; }));
@@ -290,6 +292,19 @@ TEST(LogRow, ReadsBackExactlyAndRefusesOtherText) {
     EXPECT_EQ(back.seconds, r.seconds);
     EXPECT_EQ(back.images_per_s, r.images_per_s);
   }
+  // An epoch before --val-from: empty validation fields, read back as NaN.
+  EpochRecord unvalidated = p.history[0];
+  unvalidated.val_loss = unvalidated.val_acc = std::numeric_limits<double>::quiet_NaN();
+  const std::string row = log_row(unvalidated);
+  EXPECT_EQ(row.substr(0, row.find(",,")), log_row(p.history[0]).substr(0, row.find(",,")));
+  EXPECT_NE(row.find(",,,"), std::string::npos) << row;
+  const EpochRecord back = parse_log_row(row, "test");
+  EXPECT_TRUE(std::isnan(back.val_loss));
+  EXPECT_TRUE(std::isnan(back.val_acc));
+  EXPECT_EQ(back.train_acc, unvalidated.train_acc);
+  EXPECT_EQ(back.seconds, unvalidated.seconds);
+  EXPECT_EQ(log_row(back), row);
+
   const std::string good = log_row(p.history[0]);
   for (const std::string& bad :
        {std::string(""), std::string("epoch,lr"), good + ",1", good.substr(0, good.rfind(',')),
@@ -460,6 +475,7 @@ TEST(CheckResumeOptions, NamesTheFirstDifferenceAndIgnoresStopAfter) {
   TrainOptions same = o;
   same.stop_after = 5;
   same.eval_batch = 500;  // a speed choice, like stop_after: not part of the run's identity
+  same.val_from = 2;      // so is which epochs are validated (what was measured stays)
   same.graph_conv = !o.graph_conv;
   EXPECT_NO_THROW(check_resume_options(s, same, dir));
 
@@ -533,6 +549,7 @@ TEST(SummaryJson, HoldsEveryFieldAndWritesNullForMissingNumbers) {
   for (const char* key :
        {"model",      "dataset",       "optimizer",    "lr",           "lr_min",
         "schedule",   "warmup_epochs", "momentum",     "weight_decay", "batch",        "eval_batch",
+        "val_from",
         "seed",       "patience",      "math",         "device",       "epochs",
         "epochs_run", "stopped_early", "best_epoch",   "best_val_acc", "test_acc",
         "test_loss",  "seconds",       "images_per_s", "tflops",       "forward_macs"}) {
