@@ -6,10 +6,11 @@
 // --conv fastest (the default, as in training) it also prints what each convolution pass runs on
 // (Network::conv_engine_report: the legacy algorithm or a graph-API plan, and their times when
 // decided); --conv legacy keeps every pass on the legacy calls, --conv graph puts every pass that
-// has a matching graph-API plan on one (ConvEngines in models/network.h).
+// has a matching graph-API plan on one (ConvEngines in models/network.h). --bn persistent runs
+// the batch norms in cuDNN's persistent mode (BatchNormMode in models/network.h).
 //
 // usage: layer_profile MODEL [--batch N] [--steps N] [--math tf32|fp32]
-//                            [--conv fastest|legacy|graph] [--csv FILE]
+//                            [--conv fastest|legacy|graph] [--bn spatial|persistent] [--csv FILE]
 #include <cudnn.h>
 #include <unistd.h>
 
@@ -37,7 +38,7 @@ namespace {
 
 constexpr char kUsage[] =
     "usage: layer_profile MODEL [--batch N] [--steps N] [--math tf32|fp32] "
-    "[--conv fastest|legacy|graph] [--csv FILE]";
+    "[--conv fastest|legacy|graph] [--bn spatial|persistent] [--csv FILE]";
 constexpr int kWarmupSteps = 3;  // the first plans the step (algorithm search); two more warm up
 
 struct Options {
@@ -45,6 +46,7 @@ struct Options {
   int batch = 128, steps = 20;
   MathMode math = MathMode::kTf32;
   ConvEngines conv = ConvEngines::kFastest;
+  BatchNormMode bn = BatchNormMode::kSpatial;
 };
 
 [[noreturn]] void usage_error(const std::string& why) {
@@ -83,6 +85,11 @@ Options parse(int argc, char** argv) {
       o.conv = m == "fastest" ? ConvEngines::kFastest
                : m == "graph" ? ConvEngines::kGraph
                               : ConvEngines::kLegacy;
+    } else if (a == "--bn") {
+      const std::string m = value();
+      if (m != "spatial" && m != "persistent")
+        usage_error("--bn must be spatial or persistent, got '" + m + "'");
+      o.bn = m == "persistent" ? BatchNormMode::kPersistent : BatchNormMode::kSpatial;
     } else if (a == "--csv") {
       o.csv = value();
     } else if (!a.empty() && a[0] != '-' && o.model.empty()) {
@@ -175,6 +182,7 @@ int run(const Options& o) {
   Network net(ctx, desc, 0);
   net.set_math_mode(o.math);
   net.set_conv_engines(o.conv);
+  net.set_batch_norm_mode(o.bn);
   Step step(ctx, net, o.batch);
   for (int s = 0; s < kWarmupSteps; ++s) step.enqueue();
   ctx.synchronize();
@@ -192,12 +200,13 @@ int run(const Options& o) {
 
   const double macs = static_cast<double>(network_cost(desc).macs);
   std::printf(
-      "%s, batch %d, %s, conv %s, %s, cuDNN %zu, medians of %d steps after %d warm-up steps\n",
+      "%s, batch %d, %s, conv %s, bn %s, %s, cuDNN %zu, medians of %d steps after %d warm-up "
+      "steps\n",
       o.model.c_str(), o.batch, o.math == MathMode::kTf32 ? "tf32" : "fp32",
       o.conv == ConvEngines::kFastest ? "fastest"
       : o.conv == ConvEngines::kGraph ? "graph"
                                       : "legacy",
-      gpu_device_name().c_str(), cudnnGetVersion(), o.steps, kWarmupSteps);
+      o.bn == BatchNormMode::kPersistent ? "persistent" : "spatial", gpu_device_name().c_str(), cudnnGetVersion(), o.steps, kWarmupSteps);
   std::printf("training step %.3f ms: %.0f images/s, %.2f TFLOP/s (3 x forward MACs x 2)\n",
               step_ms, o.batch / (step_ms / 1e3), 6.0 * macs * o.batch / (step_ms / 1e3) / 1e12);
   double layers_ms = 0;

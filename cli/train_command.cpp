@@ -33,7 +33,7 @@ constexpr char kUsage[] =
     "[--optimizer sgd|sgd-momentum|sgd-nesterov|adam] [--epochs N] [--batch N] [--eval-batch N] "
     "[--val-from EPOCH] [--seed S] [--patience P] [--lr X] [--lr-min X] "
     "[--schedule cosine|warmup-cosine] [--warmup EPOCHS] [--momentum X] [--weight-decay X] [--math tf32|fp32] "
-    "[--conv fastest|legacy] [--resume] [--stop-after N]";
+    "[--conv fastest|legacy] [--bn spatial|persistent] [--resume] [--stop-after N]";
 
 }  // namespace
 
@@ -41,7 +41,7 @@ constexpr char kUsage[] =
 TrainArgs parse_train_args(const Args& args) {
   TrainArgs a;
   std::string model, optimizer = "sgd-nesterov", math = "tf32", schedule = "cosine",
-                     conv = "fastest";
+                     conv = "fastest", bn = "spatial";
   std::optional<double> lr, lr_min, momentum, weight_decay, warmup;
   std::optional<long long> epochs, batch, eval_batch, val_from, patience, stop_after;
   std::uint64_t seed = 0;
@@ -93,6 +93,10 @@ TrainArgs parse_train_args(const Args& args) {
       conv = option_value(args, i);
       if (conv != "fastest" && conv != "legacy")
         throw UsageError("--conv must be fastest or legacy, got '" + conv + "'");
+    } else if (opt == "--bn") {
+      bn = option_value(args, i);
+      if (bn != "spatial" && bn != "persistent")
+        throw UsageError("--bn must be spatial or persistent, got '" + bn + "'");
     } else if (opt == "--resume") {
       a.resume = true;
     } else {
@@ -133,6 +137,7 @@ TrainArgs parse_train_args(const Args& args) {
   }
   o.tf32 = math == "tf32";
   o.graph_conv = conv == "fastest" && o.tf32;  // graph plans are TF32's (models/network.h)
+  o.bn_persistent = bn == "persistent";
   return a;
 }
 
@@ -155,7 +160,8 @@ void print_plan(std::ostream& out, const TrainOptions& o, const NetworkDesc& des
       << o.batch << " (validation " << evaluation_batch(o) << "), " << o.epochs << " epochs";
   if (o.val_from > 1) out << " (validated from epoch " << o.val_from << ")";
   out << ", patience " << o.patience << ", seed " << o.seed << ", math " << math_name(o.tf32)
-      << ", conv " << conv_engines_name(o.graph_conv) << '\n';
+      << ", conv " << conv_engines_name(o.graph_conv) << ", bn "
+      << batch_norm_mode_name(o.bn_persistent) << '\n';
 }
 
 DataChoice choose_data(const std::string& data_dir, const std::string& wanted, std::ostream& out) {

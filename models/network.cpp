@@ -2,7 +2,8 @@
 // call where the library allows it:
 //   conv     cudnnConvolutionForward (+ cudnnAddTensor for the bias)
 //   bn       cudnnBatchNormalizationForwardInference | ...ForwardTraining (batch statistics,
-//            running statistics updated with momentum kBatchNormMomentum, unbiased variance)
+//            running statistics updated with momentum kBatchNormMomentum, unbiased variance;
+//            CUDNN_BATCHNORM_SPATIAL, or ..._PERSISTENT under BatchNormMode::kPersistent)
 //   relu(6)  cudnnActivationForward (RELU | CLIPPED_RELU with ceiling 6)
 //   maxpool  kernels/max_pool.cuh (also records each window's winner in training); adaptive
 //            avgpool: cudnnPoolingForward (AVERAGE) with the whole plane as window
@@ -66,6 +67,11 @@ constexpr int kTimingRuns = 5;
 // computes something else (a lost branch of the fourth session saw a 25% error). On the H200 the
 // decisions of the nine networks' training steps dropped 2 of their candidates (Inception_BN).
 constexpr double kGraphRelTol = 1e-2;
+
+cudnnBatchNormMode_t cudnn_mode(BatchNormMode mode) {
+  return mode == BatchNormMode::kPersistent ? CUDNN_BATCHNORM_SPATIAL_PERSISTENT
+                                            : CUDNN_BATCHNORM_SPATIAL;
+}
 
 std::string shape_key(const Layer& l, int batch, MathMode math, bool deterministic) {
   return std::to_string(batch) + ":" + std::to_string(l.in.c) + "x" + std::to_string(l.in.h) + "x" +
@@ -514,7 +520,7 @@ void Network::run_layer(Plan& plan, int i, const float* d_input, ForwardMode mod
             param(".running_var"), kBatchNormEps));
       } else {
         CUDNN_CHECK(cudnnBatchNormalizationForwardTraining(
-            dnn, CUDNN_BATCHNORM_SPATIAL, &kOne, &kZero, st.x->get(), x, st.y->get(), y,
+            dnn, cudnn_mode(last_bn_mode_), &kOne, &kZero, st.x->get(), x, st.y->get(), y,
             st.channel->get(), param(".weight"), param(".bias"), kBatchNormMomentum,
             param(".running_mean"), param(".running_var"), kBatchNormEps, st.saved_mean.data(),
             st.saved_inv_var.data()));
@@ -597,6 +603,7 @@ const float* Network::forward(const float* d_input, int batch, ForwardMode mode)
   if (!warm) setup.lock();
   Plan& plan = plan_for(batch);
   const int n = static_cast<int>(desc_.layers.size());
+  if (mode == ForwardMode::kTraining) last_bn_mode_ = bn_mode_;  // the backward's mode too
   for (int i = 0; i < n; ++i) {
     if (timing_) forward_events_[i].record(ctx_.stream());
     run_layer(plan, i, d_input, mode);
@@ -942,7 +949,7 @@ void Network::backward_layer(Plan& plan, int i) {
       }
       const float beta = beta_for(p);
       CUDNN_CHECK(cudnnBatchNormalizationBackward(
-          dnn, CUDNN_BATCHNORM_SPATIAL, &kOne, &beta, &kOne, &kZero, st.x->get(), x, st.y->get(),
+          dnn, cudnn_mode(last_bn_mode_), &kOne, &beta, &kOne, &kZero, st.x->get(), x, st.y->get(),
           dy, st.x->get(), grads_[p].data(), st.channel->get(), param(".weight"), grad(".weight"),
           grad(".bias"), kBatchNormEps, st.saved_mean.data(), st.saved_inv_var.data()));
       break;

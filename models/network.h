@@ -51,6 +51,13 @@ struct ConvEngineUse {
   int mismatched = 0;  // ... of which dropped for differing from the legacy result
 };
 
+// Which cuDNN batch-norm mode the training forward and the backward use (inference always uses
+// CUDNN_BATCHNORM_SPATIAL). kSpatial: CUDNN_BATCHNORM_SPATIAL. kPersistent:
+// CUDNN_BATCHNORM_SPATIAL_PERSISTENT, which cuDNN documents as possibly faster and, in NCHW, as
+// reducing through scaled integers: deterministic, but finite and very large inputs may overflow
+// to Inf or NaN where kSpatial stays finite (training then stops on its non-finite loss).
+enum class BatchNormMode { kSpatial, kPersistent };
+
 // kInference: batch norm uses the running statistics, dropout is the identity.
 // kTraining: batch norm uses batch statistics and updates the running ones; dropout drops.
 enum class ForwardMode { kInference, kTraining };
@@ -78,6 +85,11 @@ class Network {
   // through deep batch-normalised stacks). Takes effect at the next forward, like the math mode.
   void set_deterministic(bool on) { deterministic_ = on; }
   bool deterministic() const { return deterministic_; }
+
+  // The batch-norm mode of training forwards and backwards (BatchNormMode; kSpatial by
+  // default). Takes effect at the next training forward; a backward uses the mode of its forward.
+  void set_batch_norm_mode(BatchNormMode mode) { bn_mode_ = mode; }
+  BatchNormMode batch_norm_mode() const { return bn_mode_; }
 
   // Which library path runs the convolutions (ConvEngines; kFastest by default). Takes effect at
   // the next pass; decisions already made are kept.
@@ -175,6 +187,8 @@ class Network {
   MathMode math_ = MathMode::kFp32;
   bool deterministic_ = false;
   ConvEngines engines_ = ConvEngines::kFastest;
+  BatchNormMode bn_mode_ = BatchNormMode::kSpatial;
+  BatchNormMode last_bn_mode_ = BatchNormMode::kSpatial;  // the last training forward's
   bool workspace_grown_ = false;  // by a decision, for its candidates: shrink after the pass
   DeviceBuffer<float> trainable_, stats_, gradients_;
   std::vector<DeviceBuffer<float>> outputs_;  // per layer; empty where the layer aliases

@@ -241,6 +241,8 @@ TrainSummary train_network(GpuContext& ctx, const NetworkDesc& desc, const Train
   Network net(ctx, desc, options.seed);
   net.set_math_mode(options.tf32 ? MathMode::kTf32 : MathMode::kFp32);
   net.set_conv_engines(options.graph_conv ? ConvEngines::kFastest : ConvEngines::kLegacy);
+  net.set_batch_norm_mode(options.bn_persistent ? BatchNormMode::kPersistent
+                                                : BatchNormMode::kSpatial);
   OptimizerState optimizer(options, net.trainable_floats(), stream);
 
   const std::string log_path = path_in(out_dir, "log.csv");

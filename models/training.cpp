@@ -191,6 +191,10 @@ const char* conv_engines_name(bool graph_conv) {
   return graph_conv ? "fastest" : "legacy";
 }
 
+const char* batch_norm_mode_name(bool bn_persistent) {
+  return bn_persistent ? "persistent" : "spatial";
+}
+
 TrainOptions default_train_options(const std::string& model, OptimizerKind optimizer) {
   TrainOptions o;
   o.model = model;
@@ -508,6 +512,7 @@ std::string summary_json(const TrainSummary& s) {
     << "  \"patience\": " << o.patience << ",\n"
     << "  \"math\": " << json_string(math_name(o.tf32)) << ",\n"
     << "  \"conv\": " << json_string(conv_engines_name(o.graph_conv)) << ",\n"
+    << "  \"bn\": " << json_string(batch_norm_mode_name(o.bn_persistent)) << ",\n"
     << "  \"device\": " << json_string(s.device) << ",\n"
     << "  \"epochs\": " << o.epochs << ",\n"
     << "  \"epochs_run\": " << s.epochs_run << ",\n"

@@ -109,6 +109,9 @@ struct TrainOptions {
   // is. A one-cycle run's best epoch comes in its last tenth (measured on the nine), so
   // validating only the last quarter saves most of the validation passes and loses nothing.
   int val_from = 1;
+  // Not part of the run's identity either (a speed choice): true runs the batch norms of the
+  // training passes in cuDNN's persistent mode (BatchNormMode::kPersistent in models/network.h).
+  bool bn_persistent = false;
 };
 
 // The validation and test batch: eval_batch, or batch when it is 0.
@@ -116,6 +119,8 @@ int evaluation_batch(const TrainOptions& options);
 
 // "fastest" or "legacy" (the --conv values).
 const char* conv_engines_name(bool graph_conv);
+// "persistent" or "spatial" (the --bn values).
+const char* batch_norm_mode_name(bool bn_persistent);
 
 // The study's settings for an optimiser (DESIGN.md section 3): sgd lr 0.005; sgd-momentum lr 0.005
 // momentum 0.9; sgd-nesterov lr 0.005 momentum 0.95 weight decay 1e-4; all three annealed to 5e-5;

@@ -43,6 +43,7 @@ TEST(TrainCommand, BadNumbersAndUnknownArgumentsExitTwo) {
   expect_usage_error(train("--model AlexNet --math fp16" + out), "--math");
   expect_usage_error(train("--model AlexNet --conv graph" + out),
                      "--conv must be fastest or legacy");
+  expect_usage_error(train("--model AlexNet --bn fused" + out), "--bn must be spatial or persistent");
   expect_usage_error(train("--model AlexNet --schedule onecycle" + out), "warmup-cosine");
   expect_usage_error(train("--model AlexNet --warmup 2" + out), "--schedule warmup-cosine");
   expect_usage_error(train("--model AlexNet --schedule warmup-cosine --epochs 3 --warmup 3" + out),

@@ -476,6 +476,7 @@ TEST(CheckResumeOptions, NamesTheFirstDifferenceAndIgnoresStopAfter) {
   same.stop_after = 5;
   same.eval_batch = 500;  // a speed choice, like stop_after: not part of the run's identity
   same.val_from = 2;      // so is which epochs are validated (what was measured stays)
+  same.bn_persistent = true;  // and the batch-norm mode, a speed choice like the conv engines
   same.graph_conv = !o.graph_conv;
   EXPECT_NO_THROW(check_resume_options(s, same, dir));
 
@@ -549,7 +550,7 @@ TEST(SummaryJson, HoldsEveryFieldAndWritesNullForMissingNumbers) {
   for (const char* key :
        {"model",      "dataset",       "optimizer",    "lr",           "lr_min",
         "schedule",   "warmup_epochs", "momentum",     "weight_decay", "batch",        "eval_batch",
-        "val_from",
+        "val_from",   "bn",
         "seed",       "patience",      "math",         "device",       "epochs",
         "epochs_run", "stopped_early", "best_epoch",   "best_val_acc", "test_acc",
         "test_loss",  "seconds",       "images_per_s", "tflops",       "forward_macs"}) {
