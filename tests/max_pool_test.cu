@@ -2,6 +2,7 @@
 // every geometry of the study networks and odd ones, tie-heavy and edge-value inputs.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -113,6 +114,36 @@ TEST(MaxPool, MatchesReferenceForwardAndBackwardAndRepeatsBitForBit) {
       {2, 11, 9, 5, 3, 2},      // a large window with stride 3
       {2, 5, 6, 1, 1, 0},       // 1 x 1: the identity
       {96, 128, 128, 3, 1, 1},  // more outputs than one grid-stride pass covers
+      // The tiled kernels (3x3 stride 1 and 2, 2x2 stride 2): tiles of whole planes, the last one
+      // partial, planes padded apart in shared memory or copied as one range, bands of rows.
+      {7, 7, 5, 3, 1, 1},  // odd planes: most start off a 16-byte boundary
+      {5, 7, 5, 3, 2, 1},
+      {9, 33, 31, 3, 1, 1},  // eight planes a tile, then one
+      {3, 33, 31, 3, 2, 1},
+      {4, 33, 31, 3, 1, 0},
+      {7, 33, 31, 3, 2, 0},
+      {300, 1, 1, 3, 1, 1},  // 1 x 1 planes: each window holds its one position
+      {300, 1, 1, 3, 2, 1},
+      {3, 2, 2, 3, 1, 1},
+      {4, 1, 7, 3, 2, 1},
+      {53, 8, 8, 3, 1, 1},  // Inception_BN's 8 x 8 branch pools: 32 padded planes, then 21
+      {70, 8, 8, 3, 2, 1},
+      {37, 16, 16, 3, 1, 1},  // its 16 x 16 ones
+      {40, 16, 16, 3, 1, 0},
+      {33, 16, 16, 2, 2, 0},
+      {5, 9, 9, 2, 2, 1},
+      {3, 9, 11, 3, 1, 2},  // padding 2: whole window rows outside the plane
+      {3, 9, 11, 3, 2, 2},
+      {12, 40, 40, 3, 1, 1},   // columns split into segments
+      {2, 700, 9, 3, 1, 1},    // one plane a tile, its columns in 28 segments
+      {2, 9, 700, 3, 2, 1},    // more columns than a block has threads
+      {2, 128, 128, 3, 2, 1},  // forward in bands of rows
+      {1, 256, 256, 3, 2, 1},  // both passes in bands
+      {2, 130, 97, 3, 1, 0},
+      {2, 100, 90, 3, 2, 2},
+      {2, 200, 300, 2, 2, 0},
+      {2, 4, 3000, 3, 1, 1},  // forward in one-row bands, backward too wide for a tile
+      {2, 4, 5000, 3, 1, 1},  // too wide for any tile: the generic kernels
   };
   for (const Case& c : cases) {
     const MaxPoolShape s{c.planes, c.h, c.w, c.kernel, c.stride, c.padding};
@@ -173,6 +204,111 @@ TEST(MaxPool, MatchesReferenceForwardAndBackwardAndRepeatsBitForBit) {
         if (!(std::abs(runs[0][i] - want_dx[i]) <= tol)) {
           if (++bad <= 3) ADD_FAILURE() << "dx[" << i << "] " << runs[0][i] << " vs " << want_dx[i];
         }
+      }
+      EXPECT_EQ(bad, 0u);
+    }
+  }
+}
+
+// Shapes that take the tiled kernels with kAuto indices (the generic ones with k64).
+const Case kTiledCases[] = {
+    {6, 32, 32, 3, 1, 1}, {53, 8, 8, 3, 1, 1},    {37, 16, 16, 3, 1, 1}, {5, 16, 16, 3, 2, 1},
+    {7, 7, 5, 3, 2, 0},   {9, 33, 31, 3, 1, 2},   {4, 32, 32, 2, 2, 0},  {5, 9, 9, 2, 2, 1},
+    {2, 700, 9, 3, 1, 1}, {1, 256, 256, 3, 2, 1}, {2, 130, 97, 3, 1, 0},
+};
+
+TEST(MaxPool, TiledBackwardAddsInTheGenericOrderOnEdgeValuedGradients) {
+  PTQ_REQUIRE_GPU();
+  std::mt19937_64 rng(test::kSeed + 1);
+  // dy spanning 10^-40 .. 10^30 with NaN, +-Inf and +-0: any change in which terms are added, or
+  // in their order, shows in the bits (NaN + anything, Inf - Inf, 1e30 + 1 - 1e30, -0 + 0).
+  const float edges[] = {kNaN, kInf, -kInf, -0.0f, 0.0f, 1e30f, -1e30f, 1e-40f, 1.0f, -1.0f};
+  for (const Case& c : kTiledCases) {
+    const MaxPoolShape s{c.planes, c.h, c.w, c.kernel, c.stride, c.padding};
+    SCOPED_TRACE(::testing::Message() << "planes " << c.planes << " " << c.h << "x" << c.w << " k"
+                                      << c.kernel << " s" << c.stride << " p" << c.padding);
+    DeviceBuffer<float> d_x, d_y(s.out_count()), d_dy, d_dx(s.in_count());
+    DeviceBuffer<std::uint8_t> d_winner(s.out_count());
+    d_x.upload(pool_inputs(s.in_count(), rng));
+    max_pool_forward(d_x.data(), s, d_y.data(), d_winner.data(), nullptr);
+    std::vector<float> dy = test::normal_values(s.out_count(), 1.0f, rng);
+    for (float& v : dy) {
+      if (rng() % 4 == 0) v *= 1e6f;
+      if (rng() % 10 == 0) v = edges[rng() % 10];
+    }
+    d_dy.upload(dy);
+    for (const float beta : {0.0f, 1.0f, 0.5f}) {
+      SCOPED_TRACE(::testing::Message() << "beta " << beta);
+      std::vector<float> dx0 = beta == 0.0f ? std::vector<float>(s.in_count(), kNaN)
+                                            : test::normal_values(s.in_count(), 1.0f, rng);
+      std::vector<std::vector<float>> runs;
+      for (const MaxPoolIndex index : {MaxPoolIndex::kAuto, MaxPoolIndex::k64}) {
+        d_dx.upload(dx0);
+        max_pool_backward(d_winner.data(), d_dy.data(), s, beta, d_dx.data(), nullptr, index);
+        runs.push_back(d_dx.to_host());
+      }
+      EXPECT_EQ(std::memcmp(runs[0].data(), runs[1].data(), runs[0].size() * sizeof(float)), 0);
+    }
+  }
+}
+
+// `first`, then v: a host image of a buffer whose data starts one element past the allocation.
+template <typename T>
+std::vector<T> after(T first, const std::vector<T>& v) {
+  std::vector<T> h(v.size() + 1, first);
+  std::copy(v.begin(), v.end(), h.begin() + 1);
+  return h;
+}
+
+TEST(MaxPool, MatchesReferenceOnBuffersOffFrom16ByteBoundaries) {
+  PTQ_REQUIRE_GPU();
+  std::mt19937_64 rng(test::kSeed + 2);
+  // Every buffer one element past its allocation's start: the tiled kernels copy planes as one
+  // range instead of padded plane by plane. The element before must stay untouched.
+  for (const Case& c : kTiledCases) {
+    const MaxPoolShape s{c.planes, c.h, c.w, c.kernel, c.stride, c.padding};
+    SCOPED_TRACE(::testing::Message() << "planes " << c.planes << " " << c.h << "x" << c.w << " k"
+                                      << c.kernel << " s" << c.stride << " p" << c.padding);
+    const std::vector<float> x = pool_inputs(s.in_count(), rng);
+    std::vector<float> want_y;
+    std::vector<std::uint8_t> want_winner;
+    max_pool_forward_ref(x, s, want_y, want_winner);
+    DeviceBuffer<float> d_x, d_y, d_dy, d_dx;
+    DeviceBuffer<std::uint8_t> d_winner;
+    d_x.upload(after(0.0f, x));
+    // Outputs start as NaN and 255 (no offset), so that every one must be written.
+    d_y.upload(after(-7.0f, std::vector<float>(s.out_count(), kNaN)));
+    d_winner.upload(after<std::uint8_t>(77, std::vector<std::uint8_t>(s.out_count(), 255)));
+    max_pool_forward(d_x.data() + 1, s, d_y.data() + 1, d_winner.data() + 1, nullptr);
+    const std::vector<float> y = d_y.to_host();
+    const std::vector<std::uint8_t> winner = d_winner.to_host();
+    EXPECT_EQ(y[0], -7.0f);
+    EXPECT_EQ(winner[0], 77);
+    std::size_t y_bad = 0, winner_bad = 0;
+    for (std::size_t o = 0; o < want_y.size(); ++o) {
+      y_bad += bits(y[o + 1]) != bits(want_y[o]);
+      winner_bad += winner[o + 1] != want_winner[o];
+    }
+    EXPECT_EQ(y_bad, 0u);
+    EXPECT_EQ(winner_bad, 0u);
+
+    const std::vector<float> dy = test::normal_values(s.out_count(), 1.0f, rng);
+    d_dy.upload(after(0.0f, dy));
+    for (const float beta : {0.0f, 0.5f}) {
+      SCOPED_TRACE(::testing::Message() << "beta " << beta);
+      std::vector<float> dx0 = beta == 0.0f ? std::vector<float>(s.in_count(), kNaN)
+                                            : test::normal_values(s.in_count(), 1.0f, rng);
+      std::vector<float> want_dx = dx0;
+      max_pool_backward_ref(want_winner, dy, s, beta, want_dx);
+      d_dx.upload(after(-7.0f, dx0));
+      max_pool_backward(d_winner.data() + 1, d_dy.data() + 1, s, beta, d_dx.data() + 1, nullptr);
+      const std::vector<float> dx = d_dx.to_host();
+      EXPECT_EQ(dx[0], -7.0f);
+      std::size_t bad = 0;
+      for (std::size_t i = 0; i < want_dx.size(); ++i) {
+        const float tol =
+            kBackwardRelTolPerTerm * (1.0f + std::abs(want_dx[i])) * c.kernel * c.kernel;
+        bad += !(std::abs(dx[i + 1] - want_dx[i]) <= tol);
       }
       EXPECT_EQ(bad, 0u);
     }
