@@ -1,12 +1,13 @@
 // The backward pass of a linear layer, piece by piece, at the study's linear shapes and training
 // batches: the bias gradient through cuDNN's cudnnConvolutionBackwardBias (what models/network.cpp
-// calls for every linear layer and every convolution with a bias) against one cuBLAS SGEMV with a
-// vector of ones (db = dy^T 1), and the layer's two TF32 GEMMs (dW = dy^T x, dx = dy W) as
-// models/network.cpp issues them; plus cuDNN's bias gradient of two convolutions with a bias
-// (AlexNet's). Next to a device-to-device copy measured in the same run. Why: in layer_profile
-// every linear layer's backward took at least ~58 us on the H200, even 512 -> 10, against 10-20 us
-// for its forward (results/profile-h200/s7/); this says which piece that is. Written at the end of
-// the seventh session, when no device time was left: not yet run.
+// called for every linear layer and every convolution with a bias until the eighth session)
+// against one cuBLAS SGEMV with a vector of ones (db = dy^T 1, what it calls now), and the
+// layer's two TF32 GEMMs (dW = dy^T x, dx = dy W) as models/network.cpp issues them; plus the bias
+// gradient of four convolutions with a bias, cuDNN's against the two SGEMVs network.cpp now uses.
+// Next to a device-to-device copy measured in the same run. Why: in layer_profile every linear
+// layer's backward took at least ~58 us on the H200, even 512 -> 10, against 10-20 us for its
+// forward (results/profile-h200/s7/); this says which piece that is. Written at the end of the
+// seventh session; first run in the eighth (bench/README.md).
 //
 // Run: build/bench/bias_grad_bench --benchmark_out=bias.json --benchmark_out_format=json
 #include <benchmark/benchmark.h>
@@ -33,10 +34,8 @@ struct LinearCase {
 
 // VGG_16's three linear layers at batch 128, AlexNet's first, ResNet_50's at batch 256.
 const LinearCase kLinear[] = {
-    {"vgg_fc19_512x4096_b128", 128, 512, 4096},
-    {"vgg_fc22_4096x4096_b128", 128, 4096, 4096},
-    {"vgg_fc25_4096x10_b128", 128, 4096, 10},
-    {"alexnet_fc15_2304x1024_b128", 128, 2304, 1024},
+    {"vgg_fc19_512x4096_b128", 128, 512, 4096},  {"vgg_fc22_4096x4096_b128", 128, 4096, 4096},
+    {"vgg_fc25_4096x10_b128", 128, 4096, 10},    {"alexnet_fc15_2304x1024_b128", 128, 2304, 1024},
     {"resnet50_fc_2048x10_b256", 256, 2048, 10},
 };
 
@@ -45,25 +44,32 @@ struct ConvBiasCase {
   int batch, channels, h, w;
 };
 
-// AlexNet's first and last convolutions (they have biases) at batch 128.
+// AlexNet's first and last convolutions (they have biases) at batch 128; VGG_16's first and
+// ResNet_50's last at batch 256 (every convolution of both has a bias).
 const ConvBiasCase kConv[] = {
     {"alexnet_conv0_32x32x32_b128", 128, 32, 32, 32},
     {"alexnet_conv10_256x8x8_b128", 128, 256, 8, 8},
+    {"vgg_conv0_64x32x32_b256", 256, 64, 32, 32},
+    {"resnet50_last_2048x4x4_b256", 256, 2048, 4, 4},
 };
 
 struct Buffers {
   GpuContext ctx;
-  DeviceBuffer<float> x, w, dy, dw, dx, db, ones, copy_dst;
+  DeviceBuffer<float> x, w, dy, dw, dx, db, ones, partial, copy_dst;
   Buffers() {
-    std::size_t in = 0, out = 0, weights = 0, batch = 0;
+    std::size_t in = 0, out = 0, weights = 0, batch = 0, partials = 0;
     for (const LinearCase& c : kLinear) {
       in = std::max(in, static_cast<std::size_t>(c.batch) * c.in);
       out = std::max(out, static_cast<std::size_t>(c.batch) * c.out);
       weights = std::max(weights, static_cast<std::size_t>(c.in) * c.out);
       batch = std::max(batch, static_cast<std::size_t>(c.batch));
     }
-    for (const ConvBiasCase& c : kConv)
+    for (const ConvBiasCase& c : kConv) {
       out = std::max(out, static_cast<std::size_t>(c.batch) * c.channels * c.h * c.w);
+      batch =
+          std::max({batch, static_cast<std::size_t>(c.batch), static_cast<std::size_t>(c.h) * c.w});
+      partials = std::max(partials, static_cast<std::size_t>(c.batch) * c.channels);
+    }
     std::mt19937_64 rng(5);
     std::normal_distribution<float> dist(0.0f, 1.0f);
     const auto random = [&](std::size_t n) {
@@ -75,6 +81,7 @@ struct Buffers {
     w.upload(random(weights));
     dy.upload(random(out));
     ones.upload(std::vector<float>(batch, 1.0f));
+    partial.resize(partials);
     dw.resize(weights);
     dx.resize(in);
     db.resize(out);
@@ -94,9 +101,9 @@ void BM_Copy(benchmark::State& state) {
 
 // Bytes counted for a bias gradient: dy read once, db written.
 void set_bias_bytes(benchmark::State& state, std::size_t dy_count, int channels) {
-  state.SetBytesProcessed(state.iterations() *
-                          static_cast<int64_t>((dy_count + static_cast<std::size_t>(channels)) *
-                                               sizeof(float)));
+  state.SetBytesProcessed(
+      state.iterations() *
+      static_cast<int64_t>((dy_count + static_cast<std::size_t>(channels)) * sizeof(float)));
 }
 
 void BM_CudnnBias(benchmark::State& state, int batch, int channels, int h, int w) {
@@ -122,6 +129,22 @@ void BM_GemvBias(benchmark::State& state, const LinearCase& c) {
   set_bias_bytes(state, static_cast<std::size_t>(c.batch) * c.out, c.out);
 }
 
+// A convolution's bias gradient as models/network.cpp computes it: per (image, channel) plane sums
+// (SGEMV of the plane x (N C) column-major view with ones), then their sum over the batch.
+void BM_GemvConvBias(benchmark::State& state, const ConvBiasCase& c) {
+  Buffers& b = buffers();
+  const float one = 1.0f, zero = 0.0f;
+  const int plane = c.h * c.w;
+  time_with_events(state, b.ctx.stream(), [&] {
+    CUBLAS_CHECK(cublasSgemv(b.ctx.cublas(), CUBLAS_OP_T, plane, c.batch * c.channels, &one,
+                             b.dy.data(), plane, b.ones.data(), 1, &zero, b.partial.data(), 1));
+    CUBLAS_CHECK(cublasSgemv(b.ctx.cublas(), CUBLAS_OP_N, c.channels, c.batch, &one,
+                             b.partial.data(), c.channels, b.ones.data(), 1, &zero, b.db.data(),
+                             1));
+  });
+  set_bias_bytes(state, static_cast<std::size_t>(c.batch) * c.channels * plane, c.channels);
+}
+
 // The two GEMMs of the layer's backward as models/network.cpp issues them (TF32 tensor ops).
 void BM_Gemms(benchmark::State& state, const LinearCase& c) {
   Buffers& b = buffers();
@@ -135,8 +158,8 @@ void BM_Gemms(benchmark::State& state, const LinearCase& c) {
   });
   CUBLAS_CHECK(cublasSetMathMode(b.ctx.cublas(), CUBLAS_DEFAULT_MATH));
   // Two GEMMs of batch x in x out multiply-adds each.
-  state.counters["TFLOP/s"] = benchmark::Counter(
-      4.0 * c.batch * c.in * c.out * 1e-12, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["TFLOP/s"] = benchmark::Counter(4.0 * c.batch * c.in * c.out * 1e-12,
+                                                 benchmark::Counter::kIsIterationInvariantRate);
 }
 
 }  // namespace
@@ -160,9 +183,12 @@ int main(int argc, char** argv) {
         bench::kRepetitions);
   }
   for (const bench::ConvBiasCase& c : bench::kConv) {
-    bench::gpu_timed(benchmark::RegisterBenchmark(("bias/cudnn/" + std::string(c.name)).c_str(),
-                                                  bench::BM_CudnnBias, c.batch, c.channels, c.h,
-                                                  c.w),
+    bench::gpu_timed(
+        benchmark::RegisterBenchmark(("bias/cudnn/" + std::string(c.name)).c_str(),
+                                     bench::BM_CudnnBias, c.batch, c.channels, c.h, c.w),
+        bench::kRepetitions);
+    bench::gpu_timed(benchmark::RegisterBenchmark(("bias/gemv2/" + std::string(c.name)).c_str(),
+                                                  bench::BM_GemvConvBias, c),
                      bench::kRepetitions);
   }
   return bench::run_registered_benchmarks(argc, argv);

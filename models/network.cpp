@@ -22,13 +22,17 @@
 // Backward, layer by layer in reverse order, each layer adding its input gradients into its
 // producers' gradient buffers (the first contribution writes, later ones add: a layer read by
 // two others, as at a residual fork, receives the sum):
-//   conv     cudnnConvolutionBackwardFilter (weights), ...BackwardBias, ...BackwardData (input;
-//            skipped for the network's input); algorithms found like the forward ones
+//   conv     cudnnConvolutionBackwardFilter (weights), ...BackwardData (input; skipped for the
+//            network's input), algorithms found like the forward ones; the bias gradient as two
+//            cublasSgemv (per-image channel sums, then their sum over the batch: cuDNN's
+//            cudnnConvolutionBackwardBias took 37-59 us for AlexNet's, bench/bias_grad_bench)
 //   bn       cudnnBatchNormalizationBackward with the batch statistics saved by the forward
 //   relu(6)  cudnnActivationBackward;  avgpool  cudnnPoolingBackward
 //   maxpool  kernels/max_pool.cuh: each input gathers dy from the windows it won (cuDNN's
 //            deterministic max-pool backward took 20 of Inception_BN's 67 ms per step on the H200)
-//   linear   cublasSgemm twice (dx = dy W, dW = dy^T x) + cudnnConvolutionBackwardBias
+//   linear   cublasSgemm twice (dx = dy W, dW = dy^T x) + cublasSgemv (db = dy^T 1: 9-16 us at
+//            the study's linear shapes on the H200, where cudnnConvolutionBackwardBias took
+//            50-123 us; bench/bias_grad_bench)
 //   add      cudnnAddTensor of the output gradient into each input's
 //   concat   cudaMemcpy2DAsync of each channel slice (through a scratch buffer when adding)
 //   dropout  cudnnDropoutBackward with the forward's mask;  flatten  a copy (or an add)
@@ -334,6 +338,19 @@ const float* Network::layer_output(int layer) const {
   return output_ptr_.at(layer);
 }
 
+void Network::size_bias_buffers(int batch) {
+  std::size_t ones = 0, partial = 0;
+  for (const Layer& l : desc_.layers) {
+    if (!l.bias || (l.kind != LayerKind::kConv && l.kind != LayerKind::kLinear)) continue;
+    const std::size_t plane = static_cast<std::size_t>(l.out.h) * l.out.w;
+    ones = std::max({ones, static_cast<std::size_t>(batch), plane});
+    if (l.kind == LayerKind::kConv && plane > 1)
+      partial = std::max(partial, static_cast<std::size_t>(batch) * l.channels);
+  }
+  if (ones > ones_.size()) ones_.upload(std::vector<float>(ones, 1.0f));
+  if (partial > bias_partial_.size()) bias_partial_.resize(partial);
+}
+
 Network::Plan& Network::plan_for(int batch) {
   auto found = plans_.find(batch);
   if (found != plans_.end() && found->second->math == math_ &&
@@ -348,6 +365,7 @@ Network::Plan& Network::plan_for(int batch) {
       outputs_[i].resize(static_cast<std::size_t>(batch) * desc_.layers[i].out.count());
     }
     capacity_ = batch;
+    size_bias_buffers(batch);
   }
 
   auto plan = std::make_unique<Plan>();
@@ -916,8 +934,19 @@ void Network::backward_layer(Plan& plan, int i) {
           }};
       run_conv_pass(st.filter_choice->graph, filter);
       if (l.bias) {
-        CUDNN_CHECK(cudnnConvolutionBackwardBias(dnn, &kOne, st.y->get(), dy, &kZero,
-                                                 st.channel->get(), grad(".bias")));
+        // db[c] = sum over images and positions of dy: first each (image, channel) plane's sum
+        // (dy read as the column-major plane x (N C) matrix, times plane ones), then over images
+        // (those sums as the column-major C x N matrix, times N ones).
+        const int plane = l.out.h * l.out.w;
+        const float* sums = dy;
+        if (plane > 1) {
+          CUBLAS_CHECK(cublasSgemv(ctx_.cublas(), CUBLAS_OP_T, plane, plan.batch * l.channels,
+                                   &kOne, dy, plane, ones_.data(), 1, &kZero, bias_partial_.data(),
+                                   1));
+          sums = bias_partial_.data();
+        }
+        CUBLAS_CHECK(cublasSgemv(ctx_.cublas(), CUBLAS_OP_N, l.channels, plan.batch, &kOne, sums,
+                                 l.channels, ones_.data(), 1, &kZero, grad(".bias"), 1));
       }
       if (p == kNetworkInput) break;
       const float beta = beta_for(p);
@@ -986,9 +1015,9 @@ void Network::backward_layer(Plan& plan, int i) {
       CUBLAS_CHECK(cublasSgemm(ctx_.cublas(), CUBLAS_OP_N, CUBLAS_OP_T, in_features, l.channels,
                                plan.batch, &kOne, x, in_features, dy, l.channels, &kZero,
                                grad(".weight"), in_features));
-      if (l.bias) {
-        CUDNN_CHECK(cudnnConvolutionBackwardBias(dnn, &kOne, st.y->get(), dy, &kZero,
-                                                 st.channel->get(), grad(".bias")));
+      if (l.bias) {  // db = dy^T 1: column-major (out x N) dy^T times N ones
+        CUBLAS_CHECK(cublasSgemv(ctx_.cublas(), CUBLAS_OP_N, l.channels, plan.batch, &kOne, dy,
+                                 l.channels, ones_.data(), 1, &kZero, grad(".bias"), 1));
       }
       if (p == kNetworkInput) break;
       // dx (N x in, row-major) = dy W, i.e. column-major (in x N) = W^T' dy^T.

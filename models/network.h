@@ -202,6 +202,10 @@ class Network {
   std::vector<DeviceBuffer<float>> grads_;
   std::vector<bool> grad_written_;  // during a backward: has layer i's gradient been started?
   DeviceBuffer<float> scratch_;     // for a gradient that must be added, not written
+  // Bias gradients through cuBLAS (backward_layer): ones to sum with, as many as the largest batch
+  // or output plane of a biased layer, and the per-image channel sums of a biased convolution.
+  DeviceBuffer<float> ones_, bias_partial_;
+  void size_bias_buffers(int batch);
   std::map<std::string, std::unique_ptr<ConvDataChoice>> conv_data_choices_;
   std::map<std::string, std::unique_ptr<ConvFilterChoice>> conv_filter_choices_;
   Plan* last_plan_ = nullptr;
