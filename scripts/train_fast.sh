@@ -18,7 +18,8 @@
 # the plan's epochs and warmup epochs for every network (EPOCHS_<model> still wins), e.g. for
 # Fashion-MNIST: EPOCHS=8 EPOCHS_Inception_BN=5 EPOCHS_ResNet_152=5 WARMUP=1. Each run validates
 # only the last quarter of its epochs (`--val-from`; the best epoch of every run of the nine came
-# in its last tenth); VALIDATE=all validates every epoch.
+# in its last tenth); VALIDATE=all validates every epoch. BN=spatial|persistent sets every
+# network's batch-norm mode instead of the plan's.
 #
 # What differs from the study's final scheme (DESIGN.md section 3), and why:
 #   - the learning rate is scheduled per step: a linear warmup over the first epochs, then a
@@ -81,6 +82,13 @@ case "${PLAN:-fast}" in
 esac
 common=(--optimizer sgd-nesterov --schedule warmup-cosine --momentum 0.9 --lr-min 0
         --patience 1000)
+case "${BN:-spatial}" in
+  spatial | persistent) ;;
+  *)
+    echo "train_fast.sh: BN must be spatial or persistent, got '${BN}'" >&2
+    exit 2
+    ;;
+esac
 case "${VALIDATE:-last-quarter}" in
   last-quarter | all) ;;
   *)
@@ -98,7 +106,7 @@ for row in "${plan[@]}"; do
   n="${!epochs_var}" val_from=1
   [ "${VALIDATE:-last-quarter}" = all ] || val_from=$((n - (n + 3) / 4 + 1))
   opts="--batch $batch --lr $lr --warmup $warmup --weight-decay $decay"
-  export "$opts_var=--val-from $val_from --bn $bn ${!opts_var:-$opts}"
+  export "$opts_var=--val-from $val_from --bn ${BN:-$bn} ${!opts_var:-$opts}"
 done
 
 if [ -z "${JOBS:-}" ]; then
