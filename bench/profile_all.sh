@@ -7,7 +7,9 @@
 #
 # Usage: bench/profile_all.sh OUT [CONV ...]      CONV: fastest, legacy or graph (default:
 #        legacy fastest). Environment: LAYER_PROFILE (default build/bench/layer_profile), MODELS
-#        (default the nine), STEPS (default 10), MATH (tf32 or fp32, default tf32).
+#        (default the nine), STEPS (default 10), MATH (tf32 or fp32, default tf32), PLAN (fast or
+#        accurate, as train_fast.sh: accurate trains VGG_16/VGG_19 at batch 256), BN (spatial,
+#        persistent, or plan: each network's mode in train_fast.sh's plan; default spatial).
 set -euo pipefail
 if [ $# -lt 1 ]; then
   awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0" | sed 's/^# \{0,1\}//' >&2
@@ -34,6 +36,29 @@ fi
 # The batches of scripts/train_fast.sh's plan.
 declare -A batch=([AlexNet]=128 [AlexNet_BN]=128 [VGG_16]=128 [VGG_19]=128 [Inception_BN]=256
                   [ResNet_18]=128 [ResNet_50]=256 [ResNet_152]=256 [MobileNetV2]=256)
+case "${PLAN:-fast}" in
+  fast) ;;
+  accurate) batch[VGG_16]=256 batch[VGG_19]=256 ;;
+  *)
+    echo "profile_all.sh: PLAN must be fast or accurate, got '${PLAN}'" >&2
+    exit 2
+    ;;
+esac
+# The plan's batch-norm modes (scripts/train_fast.sh): persistent but where a network has no batch
+# norm (AlexNet) or keeps the spatial mode (Inception_BN).
+bn_of() {
+  case "${BN:-spatial}" in
+    spatial | persistent) echo "${BN:-spatial}" ;;
+    plan) case "$1" in AlexNet | Inception_BN) echo spatial ;; *) echo persistent ;; esac ;;
+  esac
+}
+case "${BN:-spatial}" in
+  spatial | persistent | plan) ;;
+  *)
+    echo "profile_all.sh: BN must be spatial, persistent or plan, got '${BN}'" >&2
+    exit 2
+    ;;
+esac
 models=(${MODELS:-AlexNet AlexNet_BN VGG_16 VGG_19 Inception_BN ResNet_18 ResNet_50 ResNet_152 MobileNetV2})
 for m in "${models[@]}"; do
   if [ -z "${batch[$m]:-}" ]; then
@@ -58,7 +83,7 @@ for m in "${models[@]}"; do
   for c in "${convs[@]}"; do
     report="$out/${m}_${c}.txt"
     if "$profile" "$m" --batch "${batch[$m]}" --steps "${STEPS:-10}" --math "${MATH:-tf32}" \
-      --conv "$c" --csv "$out/${m}_${c}.csv" >"$report" 2>&1; then
+      --conv "$c" --bn "$(bn_of "$m")" --csv "$out/${m}_${c}.csv" >"$report" 2>&1; then
       # "training step 5.378 ms: ..." on the report's second line
       steps+=("$(awk 'NR == 2 { print $3 }' "$report")")
       echo "$m $c: $(sed -n 2p "$report")"
