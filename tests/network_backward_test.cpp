@@ -947,12 +947,13 @@ TEST_F(NetworkBackward, LayerTimingTimesEveryLayerOfThePassesThatRanAndChangesNo
 
 // cuDNN's batch norm, training forward and backward, in both modes against a CPU computation in
 // double on the study's batch-norm shapes at the batches scripts/train_fast.sh trains them with
-// (the tiny graphs above are too small for cuDNN's persistent kernels): y, dx, dgamma and dbeta
-// within 1e-4 of each tensor's largest value (float32 sums of up to 256 x 32 x 32 terms round at
-// about 1e-6). Whole networks cannot tell the modes' precision apart: a last-bit difference in a
-// forward moves ReLU kinks and max-pool winners, so two correct modes differed by up to 0.15 of
-// a tensor's largest gradient in ResNet_152 at batch 256 (H200, FP32, deterministic algorithms).
-// x is shifted and scaled (mean 0.5, sd 2) so that the variance does not come for free.
+// (the tiny graphs above are too small for cuDNN's persistent kernels): y, dx, dgamma, dbeta and
+// the updated running mean and (unbiased) variance within 1e-4 of each tensor's largest value
+// (float32 sums of up to 256 x 32 x 32 terms round at about 1e-6). Whole networks cannot tell the
+// modes' precision apart: a last-bit difference in a forward moves ReLU kinks and max-pool winners,
+// so two correct modes differed by up to 0.15 of a tensor's largest gradient in ResNet_152 at batch
+// 256 (H200, FP32, deterministic algorithms). x is shifted and scaled (mean 0.5, sd 2) so that the
+// variance does not come for free.
 TEST_F(NetworkBackward, BatchNormModesMatchADoubleReferenceOnStudyShapes) {
   constexpr double kBnRelTol = 1e-4;
   struct Shape {
@@ -978,6 +979,11 @@ TEST_F(NetworkBackward, BatchNormModesMatchADoubleReferenceOnStudyShapes) {
     // dx = gamma invstd (dy - dbeta / k - xhat dgamma / k), k = n h w.
     const double k = static_cast<double>(sh.n) * plane;
     std::vector<double> y_ref(count), dx_ref(count), dgamma_ref(sh.c), dbeta_ref(sh.c);
+    // Running statistics from non-trivial ones: (1 - m) r + m (batch mean | unbiased variance).
+    const std::vector<float> rmean0 = test::normal_values(sh.c, 1.0f, rng);
+    std::vector<float> rvar0 = test::normal_values(sh.c, 0.3f, rng);
+    for (float& v : rvar0) v = 1.0f + std::abs(v);
+    std::vector<double> rmean_ref(sh.c), rvar_ref(sh.c);
     for (int c = 0; c < sh.c; ++c) {
       const auto at = [&](int b, std::size_t i) {
         return (static_cast<std::size_t>(b) * sh.c + c) * plane + i;
@@ -998,6 +1004,8 @@ TEST_F(NetworkBackward, BatchNormModesMatchADoubleReferenceOnStudyShapes) {
           sdyx += dy[at(b, i)] * xhat;
         }
       dbeta_ref[c] = sdy;
+      rmean_ref[c] = (1 - kBatchNormMomentum) * rmean0[c] + kBatchNormMomentum * mean;
+      rvar_ref[c] = (1 - kBatchNormMomentum) * rvar0[c] + kBatchNormMomentum * var * k / (k - 1);
       dgamma_ref[c] = sdyx;
       for (int b = 0; b < sh.n; ++b)
         for (std::size_t i = 0; i < plane; ++i) {
@@ -1025,6 +1033,8 @@ TEST_F(NetworkBackward, BatchNormModesMatchADoubleReferenceOnStudyShapes) {
          {CUDNN_BATCHNORM_SPATIAL, CUDNN_BATCHNORM_SPATIAL_PERSISTENT}) {
       const bool persistent = mode == CUDNN_BATCHNORM_SPATIAL_PERSISTENT;
       SCOPED_TRACE(persistent ? "persistent" : "spatial");
+      d_rmean.upload(rmean0);
+      d_rvar.upload(rvar0);
       CUDNN_CHECK(cudnnBatchNormalizationForwardTraining(
           ctx_->cudnn(), mode, &one, &zero, xd.get(), d_x.data(), xd.get(), d_y.data(), cd.get(),
           d_gamma.data(), d_beta.data(), kBatchNormMomentum, d_rmean.data(), d_rvar.data(),
@@ -1041,11 +1051,15 @@ TEST_F(NetworkBackward, BatchNormModesMatchADoubleReferenceOnStudyShapes) {
       EXPECT_LE(edx, kBnRelTol);
       EXPECT_LE(edg, kBnRelTol);
       EXPECT_LE(edb, kBnRelTol);
+      const double erm = rel_error(download(*ctx_, d_rmean.data(), sh.c), rmean_ref);
+      const double erv = rel_error(download(*ctx_, d_rvar.data(), sh.c), rvar_ref);
+      EXPECT_LE(erm, kBnRelTol) << "running mean";
+      EXPECT_LE(erv, kBnRelTol) << "running variance";
       std::printf(
           "batch norm %s (%d x %d x %d x %d), %s: error of y %.2g, dx %.2g, dgamma %.2g, "
-          "dbeta %.2g of the largest\n",
+          "dbeta %.2g, running mean %.2g, running variance %.2g of the largest\n",
           sh.where, sh.n, sh.c, sh.h, sh.w, persistent ? "persistent" : "spatial", ey, edx, edg,
-          edb);
+          edb, erm, erv);
     }
   }
 }
