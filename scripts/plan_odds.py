@@ -177,8 +177,11 @@ def main(argv):
         joint *= p
         print(f"{name:13s} {len(acc):4d} {mean:6.2f} {sd:5.2f} {min(acc):6.2f} {max(acc):6.2f} "
               f"{target:6.2f} {p:7.2f}")
-    print(f"all within {margin:g} points in one run: {joint:.3f}" +
-          (f" (without {', '.join(unknown)}: fewer than two runs)" if unknown else ""))
+    if len(unknown) == len(plan):
+        print(f"all within {margin:g} points in one run: not estimated (no network has two runs)")
+    else:
+        print(f"all within {margin:g} points in one run: {joint:.3f}" +
+              (f" (without {', '.join(unknown)}: fewer than two runs)" if unknown else ""))
     return 0
 
 
