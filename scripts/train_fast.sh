@@ -48,7 +48,7 @@ fi
 
 # network:epochs:batch:lr:warmup_epochs:weight_decay:batch_norm_mode (--bn; both modes match a
 # double reference at the study's shapes, tests/network_backward_test.cpp, and persistent is
-# 1.1-2.5x faster in batch norm. Inception_BN stayed spatial in the measured runs, on an earlier
+# 1.8-2.6x faster in batch norm. Inception_BN stayed spatial in the measured runs, on an earlier
 # whole-network comparison that measured moved ReLU kinks, not precision; persistent would take
 # 5.1 ms off its 45 ms step: OPTS_Inception_BN="--bn persistent ..." tries it)
 plan=(
