@@ -144,6 +144,25 @@ __host__ __device__ constexpr int tile_chunks(int count) {
 // Loads in flight per thread while a tile is copied.
 constexpr int kLoadBatch = 4;
 
+// Copies 16-byte chunks [first, last) of `from` (global memory) to chunk dest(c) of `to` (shared
+// memory), kLoadBatch loads in flight per thread. Every thread of the block calls it.
+template <typename Index, typename Dest>
+__device__ void copy_chunks(const uint4* __restrict__ from, Index first, Index last, uint4* to,
+                            Dest dest) {
+  const Index threads = blockDim.x;
+  for (Index c = first + threadIdx.x; c < last; c += kLoadBatch * threads) {
+    uint4 v[kLoadBatch];
+#pragma unroll
+    for (int b = 0; b < kLoadBatch; ++b) {
+      if (c + b * threads < last) v[b] = __ldg(from + c + b * threads);
+    }
+#pragma unroll
+    for (int b = 0; b < kLoadBatch; ++b) {
+      if (c + b * threads < last) to[dest(c + b * threads)] = v[b];
+    }
+  }
+}
+
 // Copies src[0, count) (global memory) into the shared array tile from element `lead` on, lead
 // being src's offset from a 16-byte boundary: the aligned chunks of src then land on chunks of tile
 // and are copied with 16-byte loads, the elements of a partial first and last chunk one by one.
@@ -157,18 +176,8 @@ __device__ int load_tile(const T* __restrict__ src, int count, T* tile) {
   // Whole chunks first .. last - 1 hold elements [head, tail).
   const int first = lead == 0 ? 0 : 1, last = (lead + count) / kPer;
   const int head = min(count, first * kPer - lead), tail = max(head, last * kPer - lead);
-  const int t = threadIdx.x, threads = blockDim.x;
-  for (int c = first + t; c < last; c += kLoadBatch * threads) {
-    uint4 v[kLoadBatch];
-#pragma unroll
-    for (int b = 0; b < kLoadBatch; ++b) {
-      if (c + b * threads < last) v[b] = __ldg(from + c + b * threads);
-    }
-#pragma unroll
-    for (int b = 0; b < kLoadBatch; ++b) {
-      if (c + b * threads < last) to[c + b * threads] = v[b];
-    }
-  }
+  copy_chunks(from, first, last, to, [](int c) { return c; });
+  const int t = threadIdx.x;
   if (t < head) tile[lead + t] = src[t];
   if (tail + t < count) tile[lead + tail + t] = src[tail + t];
   return lead;
@@ -185,21 +194,8 @@ __device__ int load_planes(const T* __restrict__ src, int planes, int count, int
   // plane in the tile.
   const unsigned per_plane = count / kPer, gap = (stride - count) / kPer,
                  total = planes * per_plane;
-  const uint4* from = reinterpret_cast<const uint4*>(src);
-  uint4* to = reinterpret_cast<uint4*>(tile);
-  const unsigned threads = blockDim.x;
-  for (unsigned c = threadIdx.x; c < total; c += kLoadBatch * threads) {
-    uint4 v[kLoadBatch];
-#pragma unroll
-    for (int b = 0; b < kLoadBatch; ++b) {
-      if (c + b * threads < total) v[b] = __ldg(from + c + b * threads);
-    }
-#pragma unroll
-    for (int b = 0; b < kLoadBatch; ++b) {
-      const unsigned chunk = c + b * threads;
-      if (chunk < total) to[chunk + chunk / per_plane * gap] = v[b];
-    }
-  }
+  copy_chunks(reinterpret_cast<const uint4*>(src), 0u, total, reinterpret_cast<uint4*>(tile),
+              [=](unsigned c) { return c + c / per_plane * gap; });
   return 0;
 }
 

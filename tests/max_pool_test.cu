@@ -8,6 +8,7 @@
 #include <limits>
 #include <random>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "gpu/device_buffer.h"
@@ -74,6 +75,13 @@ TEST(MaxPoolRef, RejectsShapesWithoutAValidWindow) {
   EXPECT_NO_THROW(check_max_pool_shape({1, 2, 9, 4, 1, 1}));
 }
 
+// "planes P HxW kK sS pP", for a case's trace.
+std::string shape_text(const MaxPoolShape& s) {
+  return "planes " + std::to_string(s.planes) + " " + std::to_string(s.h) + "x" +
+         std::to_string(s.w) + " k" + std::to_string(s.kernel) + " s" + std::to_string(s.stride) +
+         " p" + std::to_string(s.padding);
+}
+
 // Inputs: half tie-heavy (a few levels, many zeros as after a ReLU), half normal, with edge values
 // sprinkled in: NaN, +-Inf, +-0, the largest finite floats and a subnormal.
 std::vector<float> pool_inputs(std::size_t n, std::mt19937_64& rng) {
@@ -95,6 +103,19 @@ std::vector<float> pool_inputs(std::size_t n, std::mt19937_64& rng) {
       x[i] = edges[rng() % 8];
   }
   return x;
+}
+
+// Random inputs for a shape and the reference forward's outputs.
+struct ForwardCase {
+  std::vector<float> x, y;
+  std::vector<std::uint8_t> winner;
+};
+
+ForwardCase forward_case(const MaxPoolShape& s, std::mt19937_64& rng) {
+  ForwardCase f;
+  f.x = pool_inputs(s.in_count(), rng);
+  max_pool_forward_ref(f.x, s, f.y, f.winner);
+  return f;
 }
 
 struct Case {
@@ -147,12 +168,8 @@ TEST(MaxPool, MatchesReferenceForwardAndBackwardAndRepeatsBitForBit) {
   };
   for (const Case& c : cases) {
     const MaxPoolShape s{c.planes, c.h, c.w, c.kernel, c.stride, c.padding};
-    SCOPED_TRACE(::testing::Message() << "planes " << c.planes << " " << c.h << "x" << c.w << " k"
-                                      << c.kernel << " s" << c.stride << " p" << c.padding);
-    const std::vector<float> x = pool_inputs(s.in_count(), rng);
-    std::vector<float> want_y;
-    std::vector<std::uint8_t> want_winner;
-    max_pool_forward_ref(x, s, want_y, want_winner);
+    SCOPED_TRACE(shape_text(s));
+    const auto [x, want_y, want_winner] = forward_case(s, rng);
 
     DeviceBuffer<float> d_x, d_y(s.out_count());
     DeviceBuffer<std::uint8_t> d_winner(s.out_count());
@@ -225,8 +242,7 @@ TEST(MaxPool, TiledBackwardAddsInTheGenericOrderOnEdgeValuedGradients) {
   const float edges[] = {kNaN, kInf, -kInf, -0.0f, 0.0f, 1e30f, -1e30f, 1e-40f, 1.0f, -1.0f};
   for (const Case& c : kTiledCases) {
     const MaxPoolShape s{c.planes, c.h, c.w, c.kernel, c.stride, c.padding};
-    SCOPED_TRACE(::testing::Message() << "planes " << c.planes << " " << c.h << "x" << c.w << " k"
-                                      << c.kernel << " s" << c.stride << " p" << c.padding);
+    SCOPED_TRACE(shape_text(s));
     DeviceBuffer<float> d_x, d_y(s.out_count()), d_dy, d_dx(s.in_count());
     DeviceBuffer<std::uint8_t> d_winner(s.out_count());
     d_x.upload(pool_inputs(s.in_count(), rng));
@@ -267,12 +283,8 @@ TEST(MaxPool, MatchesReferenceOnBuffersOffFrom16ByteBoundaries) {
   // range instead of padded plane by plane. The element before must stay untouched.
   for (const Case& c : kTiledCases) {
     const MaxPoolShape s{c.planes, c.h, c.w, c.kernel, c.stride, c.padding};
-    SCOPED_TRACE(::testing::Message() << "planes " << c.planes << " " << c.h << "x" << c.w << " k"
-                                      << c.kernel << " s" << c.stride << " p" << c.padding);
-    const std::vector<float> x = pool_inputs(s.in_count(), rng);
-    std::vector<float> want_y;
-    std::vector<std::uint8_t> want_winner;
-    max_pool_forward_ref(x, s, want_y, want_winner);
+    SCOPED_TRACE(shape_text(s));
+    const auto [x, want_y, want_winner] = forward_case(s, rng);
     DeviceBuffer<float> d_x, d_y, d_dy, d_dx;
     DeviceBuffer<std::uint8_t> d_winner;
     d_x.upload(after(0.0f, x));
