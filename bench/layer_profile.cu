@@ -206,7 +206,8 @@ int run(const Options& o) {
       o.conv == ConvEngines::kFastest ? "fastest"
       : o.conv == ConvEngines::kGraph ? "graph"
                                       : "legacy",
-      o.bn == BatchNormMode::kPersistent ? "persistent" : "spatial", gpu_device_name().c_str(), cudnnGetVersion(), o.steps, kWarmupSteps);
+      o.bn == BatchNormMode::kPersistent ? "persistent" : "spatial", gpu_device_name().c_str(),
+      cudnnGetVersion(), o.steps, kWarmupSteps);
   std::printf("training step %.3f ms: %.0f images/s, %.2f TFLOP/s (3 x forward MACs x 2)\n",
               step_ms, o.batch / (step_ms / 1e3), 6.0 * macs * o.batch / (step_ms / 1e3) / 1e12);
   double layers_ms = 0;

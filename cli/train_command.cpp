@@ -5,6 +5,7 @@
 // usage error (exit code 2): the options, the model, the output folder (created, probed for
 // writing), the data folder and its format, the resume state, the data files themselves. No usable
 // GPU, a build without CUDA, or a diverging run: exit code 1 with the reason.
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 #include <optional>
@@ -31,8 +32,9 @@ namespace {
 constexpr char kUsage[] =
     "usage: ptqbench train --model M --out DIR [--data DIR] [--dataset cifar10|fashion-mnist] "
     "[--optimizer sgd|sgd-momentum|sgd-nesterov|adam] [--epochs N] [--batch N] [--eval-batch N] "
-    "[--val-from EPOCH] [--seed S] [--patience P] [--lr X] [--lr-min X] "
-    "[--schedule cosine|warmup-cosine] [--warmup EPOCHS] [--momentum X] [--weight-decay X] [--math tf32|fp32] "
+    "[--val-from EPOCH | --val-last N] [--seed S] [--patience P] [--lr X] [--lr-min X] "
+    "[--schedule cosine|warmup-cosine] [--warmup EPOCHS] [--momentum X] [--weight-decay X] [--math "
+    "tf32|fp32] "
     "[--conv fastest|legacy] [--bn spatial|persistent] [--resume] [--stop-after N]";
 
 }  // namespace
@@ -43,7 +45,7 @@ TrainArgs parse_train_args(const Args& args) {
   std::string model, optimizer = "sgd-nesterov", math = "tf32", schedule = "cosine",
                      conv = "fastest", bn = "spatial";
   std::optional<double> lr, lr_min, momentum, weight_decay, warmup;
-  std::optional<long long> epochs, batch, eval_batch, val_from, patience, stop_after;
+  std::optional<long long> epochs, batch, eval_batch, val_from, val_last, patience, stop_after;
   std::uint64_t seed = 0;
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& opt = args[i];
@@ -67,6 +69,8 @@ TrainArgs parse_train_args(const Args& args) {
       eval_batch = integer_arg(opt, option_value(args, i), 0);  // 0: the training batch
     } else if (opt == "--val-from") {
       val_from = integer_arg(opt, option_value(args, i), 1);
+    } else if (opt == "--val-last") {
+      val_last = integer_arg(opt, option_value(args, i), 1);
     } else if (opt == "--seed") {
       seed = static_cast<std::uint64_t>(integer_arg(opt, option_value(args, i), 0));
     } else if (opt == "--patience") {
@@ -121,7 +125,10 @@ TrainArgs parse_train_args(const Args& args) {
   o.epochs = as_int(epochs, "--epochs", o.epochs);
   o.batch = as_int(batch, "--batch", o.batch);
   o.eval_batch = as_int(eval_batch, "--eval-batch", o.eval_batch);
+  if (val_from && val_last) throw UsageError("give --val-from or --val-last, not both");
   o.val_from = as_int(val_from, "--val-from", o.val_from);
+  // The last N epochs (all of them when N >= epochs), whatever --epochs is.
+  if (val_last) o.val_from = val_from_for_last(o.epochs, as_int(val_last, "--val-last", 1));
   o.patience = as_int(patience, "--patience", o.patience);
   o.stop_after = as_int(stop_after, "--stop-after", o.stop_after);
   o.seed = seed;

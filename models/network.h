@@ -88,6 +88,8 @@ class Network {
 
   // The batch-norm mode of training forwards and backwards (BatchNormMode; kSpatial by
   // default). Takes effect at the next training forward; a backward uses the mode of its forward.
+  // Set it before the first training forward: a plan's first launches take the device setup lock
+  // once (gpu/device_setup_lock.h), not once per mode.
   void set_batch_norm_mode(BatchNormMode mode) { bn_mode_ = mode; }
   BatchNormMode batch_norm_mode() const { return bn_mode_; }
 

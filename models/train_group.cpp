@@ -84,8 +84,8 @@ GroupOutcome train_one(const GroupRun& run, const TrainData& data, int device,
     GpuContext ctx(run.priority);
     outcome.summary = train_network(ctx, run.desc, run.options, data, run.out_dir, run.resume,
                                     progress, stop_requested);
-    outcome.status = std::isnan(outcome.summary.test_acc) ? RunStatus::kStopped
-                                                          : RunStatus::kFinished;
+    outcome.status =
+        std::isnan(outcome.summary.test_acc) ? RunStatus::kStopped : RunStatus::kFinished;
   } catch (const std::exception& e) {
     outcome.status = RunStatus::kFailed;
     outcome.error = e.what();
@@ -172,14 +172,14 @@ std::string group_csv(const GroupReport& report) {
   for (const GroupOutcome& o : report.outcomes) {
     const TrainSummary& s = o.summary;
     const bool has = o.status != RunStatus::kFailed;
-    out << o.name << ',' << s.options.model << ',' << o.priority << ','
-        << run_status_name(o.status) << ','
-        << (has ? std::to_string(s.epochs_run) : "") << ','
+    const bool best = has && s.best_epoch > 0;  // none before the first validated epoch
+    out << o.name << ',' << s.options.model << ',' << o.priority << ',' << run_status_name(o.status)
+        << ',' << (has ? std::to_string(s.epochs_run) : "") << ','
         << (has ? std::to_string(s.options.epochs) : "") << ','
-        << (has ? std::to_string(s.best_epoch) : "") << ','
-        << (has ? fixed(s.best_val_acc, 2) : "") << ',' << (has ? fixed(s.test_acc, 2) : "")
-        << ',' << (has ? fixed(s.seconds, 1) : "") << ',' << (has ? fixed(s.images_per_s, 0) : "")
-        << ',' << (has ? fixed(s.tflops, 2) : "") << ',' << fixed(o.ended_s, 1) << ','
+        << (best ? std::to_string(s.best_epoch) : "") << ','
+        << (best ? fixed(s.best_val_acc, 2) : "") << ',' << (has ? fixed(s.test_acc, 2) : "") << ','
+        << (has ? fixed(s.seconds, 1) : "") << ',' << (has ? fixed(s.images_per_s, 0) : "") << ','
+        << (has ? fixed(s.tflops, 2) : "") << ',' << fixed(o.ended_s, 1) << ','
         << (o.error.empty() ? "" : csv_quoted(o.error)) << '\n';
   }
   return out.str();

@@ -259,9 +259,13 @@ TrainSummary train_network(GpuContext& ctx, const NetworkDesc& desc, const Train
     progress = state.progress;
     write_text_file(log_path, log_text(progress.history));  // drops rows of an unsaved epoch
     progress_out << "resuming " << out_dir << " after epoch " << progress.epochs_done << "/"
-                 << options.epochs << " (best validation accuracy "
-                 << progress.stopping.best_val_acc << "% at epoch " << progress.stopping.best_epoch
-                 << ")\n";
+                 << options.epochs;
+    if (progress.stopping.best_epoch > 0) {
+      progress_out << " (best validation accuracy " << progress.stopping.best_val_acc
+                   << "% at epoch " << progress.stopping.best_epoch << ")\n";
+    } else {
+      progress_out << " (no epoch validated yet)\n";
+    }
   } else {
     if (has_resume_state(out_dir)) {
       throw TrainStateError(out_dir + " holds a run already (" + kResumeFile +
@@ -280,8 +284,9 @@ TrainSummary train_network(GpuContext& ctx, const NetworkDesc& desc, const Train
   const auto steps_per_epoch = static_cast<std::int64_t>(train_loader.batches_per_epoch());
 
   DeviceBuffer<float> d_grad_logits(batch * kNumClasses);
-  DeviceBuffer<LossTotals> d_totals(2);  // [0] training pass, [1] validation
-  PinnedBuffer<LossTotals> h_totals(2);
+  // [0] training pass, [1] validation, [2] a planning validation pass before --val-from (unread)
+  DeviceBuffer<LossTotals> d_totals(3);
+  PinnedBuffer<LossTotals> h_totals(3);
   CudaEvent train_begin, train_end, val_end, snapshot_begin, snapshot_end;
   StateSnapshot snapshot(net, optimizer);
   std::ofstream log(log_path, std::ios::app);  // before the writer, which appends to it
@@ -290,7 +295,6 @@ TrainSummary train_network(GpuContext& ctx, const NetworkDesc& desc, const Train
 
   double session_seconds = 0;
   int session_epochs = 0;
-  bool validated_before = false;  // in this session: the first validation holds the setup lock
   // Where the session's epochs spent their time (printed at its end), from CUDA events on the
   // stream: the training passes, validation, the state copies, and the stream's idle time while
   // the host waited for the previous epoch's files (inside the epoch's seconds since the state
@@ -327,12 +331,16 @@ TrainSummary train_network(GpuContext& ctx, const NetworkDesc& desc, const Train
     }
     if (first_step.owns_lock()) first_step.unlock();
     train_end.record(stream);
+    // The session's first epoch runs the validation pass even before --val-from (uncounted):
+    // it plans the inference batches, the last one's remainder too (cuDNN's algorithm search
+    // and the graph plans' timing), at the start, where a group's runs plan theirs anyway. Left
+    // to the first validated epoch, that planning ran on a busy GPU under the setup lock: 40-60 s
+    // for some runs of the eighth session's nine, each waiting for the one before.
     const bool validated = epoch + 1 >= options.val_from;
-    if (validated) {
+    if (validated || session_epochs == 0) {
       std::unique_lock<std::recursive_mutex> setup(device_setup_mutex(), std::defer_lock);
-      if (!validated_before) setup.lock();  // the first validation's first launches, as above
-      evaluate(net, val_loader, d_totals.data() + 1, stream);
-      validated_before = true;
+      if (session_epochs == 0) setup.lock();  // the first validation's first launches, as above
+      evaluate(net, val_loader, d_totals.data() + (validated ? 1 : 2), stream);
     }
     val_end.record(stream);
     writer.wait();  // the previous epoch's files are written: the snapshot may be overwritten
@@ -361,17 +369,22 @@ TrainSummary train_network(GpuContext& ctx, const NetworkDesc& desc, const Train
     rec.images_per_s = h_totals.data()[0].count / train_seconds;
     if (!std::isfinite(rec.train_loss) || (validated && !std::isfinite(rec.val_loss))) {
       // The previous epoch's files are complete (writer.wait() above).
-      const std::string kept =
-          epoch == 0
-              ? " holds only the log's header"
-              : " keeps log.csv, best.ckpt and the resume state of epoch " + std::to_string(epoch);
+      const std::string kept = epoch == 0
+                                   ? " holds only the log's header"
+                                   : std::string(" keeps log.csv, ") +
+                                         (progress.stopping.best_epoch > 0 ? "best.ckpt " : "") +
+                                         "and the resume state of epoch " + std::to_string(epoch);
+      const std::string validation =
+          validated ? ", validation " + std::to_string(rec.val_loss) : std::string();
+      // The persistent batch-norm mode can overflow on very large finite inputs (network.h).
+      const std::string hint = options.bn_persistent ? "; a lower --lr or --bn spatial may help"
+                                                     : "; a lower --lr may help";
       throw TrainDivergedError("epoch " + std::to_string(rec.epoch) + ": the " +
                                (std::isfinite(rec.train_loss) ? "validation" : "training") +
                                " loss is not finite (train " + std::to_string(rec.train_loss) +
-                               ", validation " + std::to_string(rec.val_loss) + ", lr " +
-                               std::to_string(first_lr) +
+                               validation + ", lr " + std::to_string(first_lr) +
                                " at the epoch's start): training diverged. " + out_dir + kept +
-                               "; a lower --lr may help");
+                               hint);
     }
 
     const bool improved = validated && progress.stopping.record(rec.epoch, rec.val_acc);
@@ -386,14 +399,13 @@ TrainSummary train_network(GpuContext& ctx, const NetworkDesc& desc, const Train
     session_seconds += rec.seconds;
     ++session_epochs;
 
-    writer.start(
-        [&out_dir, &options, &log, &snapshot, best_path, improved, progress] {
-          const ResumeTensors tensors = snapshot.tensors();
-          if (improved) save_checkpoint(best_path, tensors.network);
-          save_resume_state(out_dir, options, progress, tensors);
-          log << log_row(progress.history.back()) << '\n' << std::flush;
-          if (!log) throw TrainStateError("cannot append to the log in " + out_dir);
-        });
+    writer.start([&out_dir, &options, &log, &snapshot, best_path, improved, progress] {
+      const ResumeTensors tensors = snapshot.tensors();
+      if (improved) save_checkpoint(best_path, tensors.network);
+      save_resume_state(out_dir, options, progress, tensors);
+      log << log_row(progress.history.back()) << '\n' << std::flush;
+      if (!log) throw TrainStateError("cannot append to the log in " + out_dir);
+    });
 
     const int left = progress.finished ? 0 : options.epochs - progress.epochs_done;
     char val[32] = "val -";  // not validated before --val-from

@@ -251,6 +251,10 @@ void validate_train_options(const TrainOptions& o) {
     bad("--warmup needs --schedule warmup-cosine");
 }
 
+int val_from_for_last(int epochs, int last) {
+  return std::max(1, epochs - last + 1);
+}
+
 int evaluation_batch(const TrainOptions& options) {
   return options.eval_batch > 0 ? options.eval_batch : options.batch;
 }
@@ -286,7 +290,9 @@ bool EarlyStopping::record(int epoch, double val_acc) {
 }
 
 // A validation field: empty for an epoch that was not validated (NaN).
-std::string format_validation(double v) { return std::isnan(v) ? "" : format_double(v); }
+std::string format_validation(double v) {
+  return std::isnan(v) ? "" : format_double(v);
+}
 
 std::string log_row(const EpochRecord& r) {
   return std::to_string(r.epoch) + "," + format_double(r.lr) + "," + format_double(r.train_loss) +

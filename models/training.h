@@ -13,7 +13,9 @@
 // options (model, dataset, optimizer, lr, lr_min, schedule, warmup_epochs, momentum, weight_decay,
 // epochs, batch, seed, patience, math); the progress (epochs_done, steps, best_epoch, best_val_acc,
 // stale_epochs, finished, seconds, train_seconds, train_images); `tensors=resume.<epochs_done %
-// 2>.ckpt`; then one `row=` per finished epoch in log.csv's format. Floats are written so they read
+// 2>.ckpt`; then one `row=` per finished epoch in log.csv's format (whose validation fields are
+// empty for an epoch before --val-from: a state with such rows is not readable by builds older
+// than --val-from, which the version does not say). Floats are written so they read
 // back to the same value (%.9g for float, %.17g for double). The tensors file is a checkpoint
 // (checkpoint.h) holding the network's tensors, the optimiser's buffers as flat tensors named
 // "optimizer.<buffer>" (the trainable arena's length and layout, padding included) and
@@ -106,13 +108,18 @@ struct TrainOptions {
   // first epoch (1-based) whose end runs the validation pass; earlier epochs are not validated,
   // leave val_loss and val_acc empty in log.csv, never write best.ckpt and do not count towards
   // the patience. 1 (the default) validates every epoch; at most epochs, so the last one always
-  // is. A one-cycle run's best epoch comes in its last tenth (measured on the nine), so
+  // is. A one-cycle run's best epoch came in its last eighth in every run of the nine so far, so
   // validating only the last quarter saves most of the validation passes and loses nothing.
+  // (The session's first epoch still runs a validation pass, uncounted, to plan its batches.)
   int val_from = 1;
   // Not part of the run's identity either (a speed choice): true runs the batch norms of the
   // training passes in cuDNN's persistent mode (BatchNormMode::kPersistent in models/network.h).
   bool bn_persistent = false;
 };
+
+// The --val-from that validates the last `last` (>= 1) of `epochs` epochs: all of them when
+// last >= epochs (`ptqbench train --val-last N`).
+int val_from_for_last(int epochs, int last);
 
 // The validation and test batch: eval_batch, or batch when it is 0.
 int evaluation_batch(const TrainOptions& options);

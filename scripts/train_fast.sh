@@ -17,8 +17,8 @@
 # here are defaults that the caller's environment overrides. EPOCHS and WARMUP, when set, replace
 # the plan's epochs and warmup epochs for every network (EPOCHS_<model> still wins), e.g. for
 # Fashion-MNIST: EPOCHS=8 EPOCHS_Inception_BN=5 EPOCHS_ResNet_152=5 WARMUP=1. Each run validates
-# only the last quarter of its epochs (`--val-from`; the best epoch of every run of the nine came
-# in its last tenth); VALIDATE=all validates every epoch. BN=spatial|persistent sets every
+# only the last quarter of its epochs (`--val-last`; the best epoch of every run of the nine so far
+# came in its last eighth); VALIDATE=all validates every epoch. BN=spatial|persistent sets every
 # network's batch-norm mode instead of the plan's.
 #
 # What differs from the study's final scheme (DESIGN.md section 3), and why:
@@ -98,17 +98,25 @@ case "${VALIDATE:-last-quarter}" in
     exit 2
     ;;
 esac
+# The caller's options (after OUT) come before the plan's per-network ones on each command line,
+# so the plan leaves out its --val-last and --bn where the caller gives its own.
+caller=" ${*:2} "
 for row in "${plan[@]}"; do
   IFS=: read -r model epochs batch lr warmup decay bn <<<"$row"
   epochs="${EPOCHS:-$epochs}" warmup="${WARMUP:-$warmup}"
   epochs_var="EPOCHS_${model}" opts_var="OPTS_${model}"
   export "$epochs_var=${!epochs_var:-$epochs}"
-  # The last quarter of the epochs (rounded up) is validated: where a one-cycle run's best epoch
-  # falls. A --val-from or --bn in the caller's OPTS_<model> comes later and wins.
-  n="${!epochs_var}" val_from=1
-  [ "${VALIDATE:-last-quarter}" = all ] || val_from=$((n - (n + 3) / 4 + 1))
+  # The last quarter of the epochs (rounded up) is validated: where a one-cycle run's best epochs
+  # fall (--val-last, so that a caller's --epochs keeps it valid). A --val-last or --bn in the
+  # caller's OPTS_<model> comes later and wins.
+  n="${!epochs_var}" plan_opts=""
+  if [ "${VALIDATE:-last-quarter}" != all ] && [[ "$caller" != *" --val-from "* ]] &&
+    [[ "$caller" != *" --val-last "* ]]; then
+    plan_opts="--val-last $(((n + 3) / 4)) "
+  fi
+  [[ "$caller" == *" --bn "* ]] || plan_opts+="--bn ${BN:-$bn} "
   opts="--batch $batch --lr $lr --warmup $warmup --weight-decay $decay"
-  export "$opts_var=--val-from $val_from --bn ${BN:-$bn} ${!opts_var:-$opts}"
+  export "$opts_var=$plan_opts${!opts_var:-$opts}"
 done
 
 if [ -z "${JOBS:-}" ]; then

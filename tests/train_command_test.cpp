@@ -38,12 +38,15 @@ TEST(TrainCommand, BadNumbersAndUnknownArgumentsExitTwo) {
   expect_usage_error(train("--model AlexNet --eval-batch -1" + out), "--eval-batch");
   expect_usage_error(train("--model AlexNet --val-from 0" + out), "--val-from");
   expect_usage_error(train("--model AlexNet --epochs 5 --val-from 6" + out), "--val-from");
+  expect_usage_error(train("--model AlexNet --val-last 0" + out), "--val-last");
+  expect_usage_error(train("--model AlexNet --val-from 2 --val-last 3" + out), "not both");
   expect_usage_error(train("--model AlexNet --lr -0.1" + out), "--lr");
   expect_usage_error(train("--model AlexNet --lr 0.01 --lr-min 0.1" + out), "--lr-min");
   expect_usage_error(train("--model AlexNet --math fp16" + out), "--math");
   expect_usage_error(train("--model AlexNet --conv graph" + out),
                      "--conv must be fastest or legacy");
-  expect_usage_error(train("--model AlexNet --bn fused" + out), "--bn must be spatial or persistent");
+  expect_usage_error(train("--model AlexNet --bn fused" + out),
+                     "--bn must be spatial or persistent");
   expect_usage_error(train("--model AlexNet --schedule onecycle" + out), "warmup-cosine");
   expect_usage_error(train("--model AlexNet --warmup 2" + out), "--schedule warmup-cosine");
   expect_usage_error(train("--model AlexNet --schedule warmup-cosine --epochs 3 --warmup 3" + out),

@@ -10,22 +10,20 @@
 
 #include <gtest/gtest.h>
 
-#include <atomic>
-#include <iostream>
-#include <utility>
-#include <vector>
-
-#include "models/train_group.h"
-
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <random>
 #include <sstream>
 #include <string>
+#include <utility>
+#include <vector>
 
+#include "models/train_group.h"
 #include "tests/cli_test_util.h"
 #include "tests/data_test_util.h"
 #include "tests/gpu_test_util.h"
@@ -260,6 +258,36 @@ TEST(TrainNetwork, EpochsBeforeValFromAreNotValidated) {
   EXPECT_NE(test::slurp(late + "/summary.json").find("\"val_from\": 3,"), std::string::npos);
 }
 
+// Stopped before --val-from, a run has no best.ckpt; resumed, it validates from there on. The
+// unvalidated epochs do not count towards the patience: at patience 1 they would stop the run
+// after its first epoch.
+TEST(TrainNetwork, ARunStoppedBeforeValFromHasNoBestAndResumesIntoValidation) {
+  PTQ_REQUIRE_GPU();
+  GpuContext ctx;
+  const ColourData data;
+  const test::TempDir tmp;
+  const std::string dir = tmp.path().string();
+  std::ostringstream progress;
+  TrainOptions o = tiny_options(4);
+  o.val_from = 3;
+  o.patience = 1;
+  o.stop_after = 2;
+  const TrainSummary part = train_network(ctx, tiny_desc(), o, data.view(), dir, false, progress);
+  EXPECT_EQ(part.epochs_run, 2) << progress.str();
+  EXPECT_EQ(part.best_epoch, 0);
+  EXPECT_FALSE(std::filesystem::exists(dir + "/best.ckpt"));
+  o.stop_after = 0;
+  const TrainSummary whole = train_network(ctx, tiny_desc(), o, data.view(), dir, true, progress);
+  EXPECT_NE(progress.str().find("(no epoch validated yet)"), std::string::npos) << progress.str();
+  EXPECT_GE(whole.epochs_run, 3) << progress.str();
+  EXPECT_GE(whole.best_epoch, 3);
+  EXPECT_TRUE(std::filesystem::exists(dir + "/best.ckpt"));
+  const std::vector<EpochRecord> h = load_resume_state(dir).progress.history;
+  ASSERT_GE(h.size(), 3u);
+  EXPECT_TRUE(std::isnan(h[1].val_acc));
+  EXPECT_FALSE(std::isnan(h[2].val_acc));
+}
+
 TEST(TrainNetwork, ResumingAfterTwoEpochsEndsWhereFourStraightEpochsEnd) {
   PTQ_REQUIRE_GPU();
   GpuContext ctx;
@@ -361,8 +389,7 @@ TEST(TrainNetwork, ADivergingRunStopsWithAClearErrorAndKeepsItsFiles) {
 
 // ---- models/train_group.h: runs sharing the GPU ----
 
-GroupRun tiny_run(const std::string& name, const std::string& dir, int epochs,
-                  std::uint64_t seed) {
+GroupRun tiny_run(const std::string& name, const std::string& dir, int epochs, std::uint64_t seed) {
   GroupRun r;
   r.name = name;
   r.desc = tiny_desc();
@@ -394,8 +421,8 @@ TEST(TrainGroup, TwoRunsAtOnceLearnAsAloneAndEachWritesItsOwnFiles) {
   {
     GpuContext ctx;
     std::ostringstream progress;
-    train_network(ctx, tiny_desc(), tiny_options(4), data.view(), alone_dir.path().string(),
-                  false, progress);
+    train_network(ctx, tiny_desc(), tiny_options(4), data.view(), alone_dir.path().string(), false,
+                  progress);
   }
   const std::vector<GroupRun> runs = {tiny_run("a", a_dir.path().string(), 4, 3),
                                       tiny_run("b", b_dir.path().string(), 4, 7)};
@@ -518,10 +545,16 @@ TEST(TrainGroup, GroupCsvQuotesErrorsAndLeavesMissingValuesEmpty) {
   failed.name = "f";
   failed.summary.options.model = "AlexNet";
   failed.error = "CUDA error \"out of memory\"\nat x";
-  r.outcomes = {stopped, failed};
-  EXPECT_EQ(group_csv(r), std::string(kGroupCsvHeader) +
-                              "\ns,VGG_16,3,stopped,7,120,6,71.23,,12.3,20000,3.14,100.0,\n"
-                              "f,AlexNet,0,failed,,,,,,,,,0.0,\"CUDA error \"\"out of memory\"\" at x\"\n");
+  GroupOutcome early = stopped;  // stopped before its first validated epoch (--val-from)
+  early.name = "e";
+  early.summary.best_epoch = 0;
+  early.summary.best_val_acc = 0;
+  r.outcomes = {stopped, failed, early};
+  EXPECT_EQ(group_csv(r),
+            std::string(kGroupCsvHeader) +
+                "\ns,VGG_16,3,stopped,7,120,6,71.23,,12.3,20000,3.14,100.0,\n"
+                "f,AlexNet,0,failed,,,,,,,,,0.0,\"CUDA error \"\"out of memory\"\" at x\"\n"
+                "e,VGG_16,3,stopped,7,120,,,,12.3,20000,3.14,100.0,\n");
 }
 
 }  // namespace

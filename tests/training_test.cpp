@@ -178,6 +178,17 @@ TEST(ValidateTrainOptions, RefusesEachBadValue) {
   EXPECT_FALSE(refused([](TrainOptions& o) { o.dataset = "fashion-mnist"; }));
 }
 
+TEST(ValFromForLast, ValidatesTheLastEpochsOrAllOfThem) {
+  EXPECT_EQ(val_from_for_last(80, 20), 61);  // epochs 61..80
+  EXPECT_EQ(val_from_for_last(80, 1), 80);
+  EXPECT_EQ(val_from_for_last(10, 10), 1);
+  EXPECT_EQ(val_from_for_last(10, 25), 1);  // more than there are: every epoch
+  TrainOptions o = default_train_options("AlexNet", OptimizerKind::kSgdNesterov);
+  o.epochs = 10;
+  o.val_from = val_from_for_last(o.epochs, 3);
+  EXPECT_NO_THROW(validate_train_options(o));
+}
+
 TEST(CosineLr, StartsAtLrPassesTheMeanHalfwayAndEndsAtLrMin) {
   const double lr = 0.005, lr_min = 5e-5;
   EXPECT_NEAR(cosine_lr(lr, lr_min, 0, 30), lr, kScheduleTol);
@@ -474,8 +485,8 @@ TEST(CheckResumeOptions, NamesTheFirstDifferenceAndIgnoresStopAfter) {
   const ResumeState s = load_resume_state(dir);
   TrainOptions same = o;
   same.stop_after = 5;
-  same.eval_batch = 500;  // a speed choice, like stop_after: not part of the run's identity
-  same.val_from = 2;      // so is which epochs are validated (what was measured stays)
+  same.eval_batch = 500;      // a speed choice, like stop_after: not part of the run's identity
+  same.val_from = 2;          // so is which epochs are validated (what was measured stays)
   same.bn_persistent = true;  // and the batch-norm mode, a speed choice like the conv engines
   same.graph_conv = !o.graph_conv;
   EXPECT_NO_THROW(check_resume_options(s, same, dir));
@@ -548,12 +559,12 @@ TEST(SummaryJson, HoldsEveryFieldAndWritesNullForMissingNumbers) {
   s.tflops = 1.5;
   const std::string j = summary_json(s);
   for (const char* key :
-       {"model",      "dataset",       "optimizer",    "lr",           "lr_min",
-        "schedule",   "warmup_epochs", "momentum",     "weight_decay", "batch",        "eval_batch",
-        "val_from",   "bn",
-        "seed",       "patience",      "math",         "device",       "epochs",
-        "epochs_run", "stopped_early", "best_epoch",   "best_val_acc", "test_acc",
-        "test_loss",  "seconds",       "images_per_s", "tflops",       "forward_macs"}) {
+       {"model",        "dataset",       "optimizer",   "lr",           "lr_min",
+        "schedule",     "warmup_epochs", "momentum",    "weight_decay", "batch",
+        "eval_batch",   "val_from",      "bn",          "seed",         "patience",
+        "math",         "device",        "epochs",      "epochs_run",   "stopped_early",
+        "best_epoch",   "best_val_acc",  "test_acc",    "test_loss",    "seconds",
+        "images_per_s", "tflops",        "forward_macs"}) {
     EXPECT_NE(j.find("\"" + std::string(key) + "\": "), std::string::npos) << key;
   }
   EXPECT_NE(j.find("\"test_acc\": null"), std::string::npos) << j;
