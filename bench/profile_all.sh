@@ -8,8 +8,8 @@
 # Usage: bench/profile_all.sh OUT [CONV ...]      CONV: fastest, legacy or graph (default:
 #        legacy fastest). Environment: LAYER_PROFILE (default build/bench/layer_profile), MODELS
 #        (default the nine), STEPS (default 10), MATH (tf32 or fp32, default tf32), PLAN (fast or
-#        accurate, as train_fast.sh: accurate trains VGG_16/VGG_19 at batch 256), BN (spatial,
-#        persistent, or plan: each network's mode in train_fast.sh's plan; default spatial).
+#        accurate: whose batches, read from the plan train_fast.sh writes), BN (spatial,
+#        persistent, or plan: each network's mode in that plan; default spatial).
 set -euo pipefail
 if [ $# -lt 1 ]; then
   awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0" | sed 's/^# \{0,1\}//' >&2
@@ -33,25 +33,24 @@ if [ ! -x "$profile" ]; then
   echo "profile_all.sh: no layer_profile at $profile (build it, or set LAYER_PROFILE)" >&2
   exit 2
 fi
-# The batches of scripts/train_fast.sh's plan.
-declare -A batch=([AlexNet]=128 [AlexNet_BN]=128 [VGG_16]=128 [VGG_19]=128 [Inception_BN]=256
-                  [ResNet_18]=128 [ResNet_50]=256 [ResNet_152]=256 [MobileNetV2]=256)
-case "${PLAN:-fast}" in
-  fast) ;;
-  accurate) batch[VGG_16]=256 batch[VGG_19]=256 ;;
-  *)
-    echo "profile_all.sh: PLAN must be fast or accurate, got '${PLAN}'" >&2
-    exit 2
-    ;;
-esac
-# The plan's batch-norm modes (scripts/train_fast.sh): persistent but where a network has no batch
-# norm (AlexNet) or keeps the spatial mode (Inception_BN).
-bn_of() {
-  case "${BN:-spatial}" in
-    spatial | persistent) echo "${BN:-spatial}" ;;
-    plan) case "$1" in AlexNet | Inception_BN) echo spatial ;; *) echo persistent ;; esac ;;
-  esac
-}
+# Each network's batch and batch-norm mode in scripts/train_fast.sh's plan (PLAN fast or
+# accurate), read from the plan it writes.
+plan_dir="$(mktemp -d)"
+trap 'rm -rf "$plan_dir"' EXIT
+env -u BN -u MODELS -u EPOCHS PLAN_ONLY=1 JOBS=all PLAN="${PLAN:-fast}" \
+  "$(dirname "$0")/../scripts/train_fast.sh" "$plan_dir" \
+  >/dev/null
+declare -A batch plan_bn
+while read -r -a words; do
+  [ "${words[0]:-}" = --model ] || continue
+  m="${words[1]}"
+  for ((i = 0; i + 1 < ${#words[@]}; i++)); do  # the last of an option wins, as in ptqbench
+    case "${words[i]}" in
+      --batch) batch[$m]="${words[i + 1]}" ;;
+      --bn) plan_bn[$m]="${words[i + 1]}" ;;
+    esac
+  done
+done <"$plan_dir/plan.txt"
 case "${BN:-spatial}" in
   spatial | persistent | plan) ;;
   *)
@@ -59,6 +58,9 @@ case "${BN:-spatial}" in
     exit 2
     ;;
 esac
+bn_of() {
+  if [ "${BN:-spatial}" = plan ]; then echo "${plan_bn[$1]:-spatial}"; else echo "${BN:-spatial}"; fi
+}
 models=(${MODELS:-AlexNet AlexNet_BN VGG_16 VGG_19 Inception_BN ResNet_18 ResNet_50 ResNet_152 MobileNetV2})
 for m in "${models[@]}"; do
   if [ -z "${batch[$m]:-}" ]; then

@@ -5,10 +5,11 @@ Usage: plan_odds.py PLAN_TXT ACCURACY_CSV [ACCURACY_CSV ...] [--reference CSV] [
 PLAN_TXT holds one `ptqbench train` option line per network (scripts/train_fast.sh writes it as
 OUT/plan.txt). Each ACCURACY_CSV is a table scripts/train_summary_csv.py wrote (accuracy.csv:
 model, epochs, test_acc, math, optimizer, dataset, batch, lr, schedule, warmup_epochs, momentum,
-weight_decay, run). A row counts as a run of a plan line when its model, epochs (the epochs it
+weight_decay, bn, run). A row counts as a run of a plan line when its model, epochs (the epochs it
 ran: an early-stopped run does not count), batch, lr and weight decay are the line's, and so are
 its optimizer, schedule, warmup and momentum where the line sets them, its math (tf32 unless the
-line says --math) and its dataset (cifar10 unless --dataset). Rows without a test accuracy (a run
+line says --math), its dataset (cifar10 unless --dataset) and its batch-norm mode (spatial unless
+--bn; a table without the bn column was written before the mode was an option: spatial). Rows without a test accuracy (a run
 that did not finish) are left out, and a table given twice counts once. The study's accuracy of
 each network is full_acc in the reference rows (default ../shared/reference/
 seed_sgd_m95_results.csv beside the repository).
@@ -34,7 +35,10 @@ DEFAULT_REFERENCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..
 REQUIRED = {"--epochs": "epochs", "--batch": "batch", "--lr": "lr", "--weight-decay": "weight_decay"}
 OPTIONAL_NUMBERS = {"--warmup": "warmup_epochs", "--momentum": "momentum"}
 OPTIONAL_WORDS = {"--optimizer": "optimizer", "--schedule": "schedule"}
-DEFAULT_WORDS = {"--math": ("math", "tf32"), "--dataset": ("dataset", "cifar10")}
+DEFAULT_WORDS = {"--math": ("math", "tf32"), "--dataset": ("dataset", "cifar10"),
+                 "--bn": ("bn", "spatial")}
+# Columns older tables lack, and what their runs did.
+ROW_DEFAULTS = {"bn": "spatial"}
 
 
 def read_plan(path):
@@ -72,7 +76,7 @@ def matches(row, model, numbers, texts):
             return False
     except (KeyError, ValueError):
         return False
-    return all(row.get(c) == v for c, v in texts.items())
+    return all((row.get(c) or ROW_DEFAULTS.get(c)) == v for c, v in texts.items())
 
 
 def betacf(a, b, x):

@@ -12,7 +12,8 @@
 #        JOBS=all scripts/train_fast.sh OUT  (all nine at once on one GPU: `ptqbench train-group`
 #        from OUT/plan.txt, console in OUT/group.log; JOBS=N runs N at a time; TIME_LIMIT=S
 #        stops every run after the epoch it is in at S seconds; run it again to continue;
-#        PRIO_<model>=K gives that run's stream the K-th priority above the default)
+#        PRIO_<model>=K gives that run's stream the K-th priority above the default;
+#        PLAN_ONLY=1 writes OUT/plan.txt and stops there)
 # Environment: as train_all.sh (PTQBENCH, DATA, MODELS); EPOCHS_<model> and OPTS_<model> set
 # here are defaults that the caller's environment overrides. EPOCHS and WARMUP, when set, replace
 # the plan's epochs and warmup epochs for every network (EPOCHS_<model> still wins), e.g. for
@@ -134,7 +135,7 @@ case "$JOBS" in
 esac
 out="$1"
 ptqbench="${PTQBENCH:-build/cli/ptqbench}"
-if [ ! -x "$ptqbench" ]; then
+if [ ! -x "$ptqbench" ] && [ -z "${PLAN_ONLY:-}" ]; then
   echo "train_fast.sh: no ptqbench at $ptqbench (build it, or set PTQBENCH)" >&2
   exit 2
 fi
@@ -161,6 +162,7 @@ models=()
   done
 } >"$out/plan.txt.tmp"
 mv "$out/plan.txt.tmp" "$out/plan.txt"
+[ -z "${PLAN_ONLY:-}" ] || exit 0  # the plan for others to read (bench/profile_all.sh)
 args=(--plan "$out/plan.txt" --out "$out" "${jobs[@]}")
 [ -n "${DATA:-}" ] && args+=(--data "$DATA")
 [ -n "${TIME_LIMIT:-}" ] && args+=(--time-limit "$TIME_LIMIT")

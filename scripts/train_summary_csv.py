@@ -16,7 +16,7 @@ import sys
 
 COLUMNS = ["model", "epochs", "best_epoch", "best_val_acc", "test_acc", "seconds", "images_per_s",
            "tflops", "math", "optimizer", "dataset", "batch", "lr", "schedule", "warmup_epochs",
-           "momentum", "weight_decay", "run"]
+           "momentum", "weight_decay", "bn", "run"]
 
 
 def row_for(out, run):
@@ -44,6 +44,8 @@ def row_for(out, run):
         "warmup_epochs": "%g" % s.get("warmup_epochs", 0),
         "momentum": "%g" % s["momentum"],
         "weight_decay": "%g" % s["weight_decay"],
+        # Summaries written before the batch-norm mode was an option ran the spatial mode.
+        "bn": s.get("bn", "spatial"),
         "run": run,
     }
 
