@@ -1,9 +1,9 @@
 // The backward pass of a linear layer, piece by piece, at the study's linear shapes and training
 // batches: the bias gradient through cuDNN's cudnnConvolutionBackwardBias (what models/network.cpp
 // called for every linear layer and every convolution with a bias until the eighth session)
-// against one cuBLAS SGEMV with a vector of ones (db = dy^T 1, what it calls now), and the
-// layer's two TF32 GEMMs (dW = dy^T x, dx = dy W) as models/network.cpp issues them; plus the bias
-// gradient of four convolutions with a bias, cuDNN's against the two SGEMVs network.cpp now uses.
+// against kernels/bias_grad.cuh (cuBLAS SGEMVs with vectors of ones: one for a linear layer, two
+// for a convolution; what it calls now, checked against kernels/bias_grad_ref.h before timing),
+// and the layer's two TF32 GEMMs (dW = dy^T x, dx = dy W) as models/network.cpp issues them.
 // Next to a device-to-device copy measured in the same run. Why: in layer_profile every linear
 // layer's backward took at least ~58 us on the H200, even 512 -> 10, against 10-20 us for its
 // forward (results/profile-h200/s7/); this says which piece that is. Written at the end of the
@@ -15,11 +15,14 @@
 #include <cudnn.h>
 
 #include <algorithm>
+#include <cmath>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "bench/bench_util.h"
+#include "kernels/bias_grad.cuh"
+#include "kernels/bias_grad_ref.h"
 #include "models/cudnn_descriptors.h"
 
 namespace ptq::bench {
@@ -118,13 +121,37 @@ void BM_CudnnBias(benchmark::State& state, int batch, int channels, int h, int w
   set_bias_bytes(state, static_cast<std::size_t>(batch) * channels * h * w, channels);
 }
 
+// kernels/bias_grad.cuh against its reference, once before timing; false (and the benchmark
+// skipped with the error) on a mismatch beyond float rounding of the sums.
+bool bias_gradient_checked(benchmark::State& state, int batch, int channels, int plane) {
+  Buffers& b = buffers();
+  bias_gradient(b.ctx.cublas(), b.dy.data(), batch, channels, plane, b.ones.data(),
+                b.partial.data(), b.db.data());
+  b.ctx.synchronize();
+  const std::size_t count = static_cast<std::size_t>(batch) * channels * plane;
+  std::vector<float> dy = b.dy.to_host(), want, got = b.db.to_host();
+  dy.resize(count);
+  bias_gradient_ref(dy, batch, channels, plane, want);
+  for (int c = 0; c < channels; ++c) {
+    double magnitude = 0;
+    for (int n = 0; n < batch; ++n)
+      for (int p = 0; p < plane; ++p)
+        magnitude += std::abs(dy[(static_cast<std::size_t>(n) * channels + c) * plane + p]);
+    // A float32 sum of n terms is within n * 2^-24 of the sum of their magnitudes (analytic).
+    if (std::abs(got[c] - want[c]) > (plane + batch) * std::ldexp(1.0, -24) * magnitude) {
+      state.SkipWithError("bias gradient differs from its reference");
+      return false;
+    }
+  }
+  return true;
+}
+
 void BM_GemvBias(benchmark::State& state, const LinearCase& c) {
   Buffers& b = buffers();
-  const float one = 1.0f, zero = 0.0f;
+  if (!bias_gradient_checked(state, c.batch, c.out, 1)) return;
   time_with_events(state, b.ctx.stream(), [&] {
-    // dy is batch x out row-major: column-major out x batch, so db = dy_cm * ones.
-    CUBLAS_CHECK(cublasSgemv(b.ctx.cublas(), CUBLAS_OP_N, c.out, c.batch, &one, b.dy.data(), c.out,
-                             b.ones.data(), 1, &zero, b.db.data(), 1));
+    bias_gradient(b.ctx.cublas(), b.dy.data(), c.batch, c.out, 1, b.ones.data(), nullptr,
+                  b.db.data());
   });
   set_bias_bytes(state, static_cast<std::size_t>(c.batch) * c.out, c.out);
 }
@@ -133,16 +160,14 @@ void BM_GemvBias(benchmark::State& state, const LinearCase& c) {
 // (SGEMV of the plane x (N C) column-major view with ones), then their sum over the batch.
 void BM_GemvConvBias(benchmark::State& state, const ConvBiasCase& c) {
   Buffers& b = buffers();
-  const float one = 1.0f, zero = 0.0f;
   const int plane = c.h * c.w;
+  if (!bias_gradient_checked(state, c.batch, c.channels, plane)) return;
   time_with_events(state, b.ctx.stream(), [&] {
-    CUBLAS_CHECK(cublasSgemv(b.ctx.cublas(), CUBLAS_OP_T, plane, c.batch * c.channels, &one,
-                             b.dy.data(), plane, b.ones.data(), 1, &zero, b.partial.data(), 1));
-    CUBLAS_CHECK(cublasSgemv(b.ctx.cublas(), CUBLAS_OP_N, c.channels, c.batch, &one,
-                             b.partial.data(), c.channels, b.ones.data(), 1, &zero, b.db.data(),
-                             1));
+    bias_gradient(b.ctx.cublas(), b.dy.data(), c.batch, c.channels, plane, b.ones.data(),
+                  b.partial.data(), b.db.data());
   });
-  set_bias_bytes(state, static_cast<std::size_t>(c.batch) * c.channels * plane, c.channels);
+  // dy read, the batch x channels plane sums written and read again, db written.
+  set_bias_bytes(state, static_cast<std::size_t>(c.batch) * c.channels * (plane + 2), c.channels);
 }
 
 // The two GEMMs of the layer's backward as models/network.cpp issues them (TF32 tensor ops).

@@ -23,16 +23,16 @@
 // producers' gradient buffers (the first contribution writes, later ones add: a layer read by
 // two others, as at a residual fork, receives the sum):
 //   conv     cudnnConvolutionBackwardFilter (weights), ...BackwardData (input; skipped for the
-//            network's input), algorithms found like the forward ones; the bias gradient as two
-//            cublasSgemv (per-image channel sums, then their sum over the batch: cuDNN's
-//            cudnnConvolutionBackwardBias took 37-59 us for AlexNet's, bench/bias_grad_bench)
+//            network's input), algorithms found like the forward ones; the bias gradient through
+//            kernels/bias_grad.cuh (two cuBLAS SGEMVs: per-image channel sums, then their sum
+//            over the batch; cuDNN's cudnnConvolutionBackwardBias took 36-227 us against 14-30)
 //   bn       cudnnBatchNormalizationBackward with the batch statistics saved by the forward
 //   relu(6)  cudnnActivationBackward;  avgpool  cudnnPoolingBackward
 //   maxpool  kernels/max_pool.cuh: each input gathers dy from the windows it won (cuDNN's
 //            deterministic max-pool backward took 20 of Inception_BN's 67 ms per step on the H200)
-//   linear   cublasSgemm twice (dx = dy W, dW = dy^T x) + cublasSgemv (db = dy^T 1: 9-16 us at
-//            the study's linear shapes on the H200, where cudnnConvolutionBackwardBias took
-//            50-123 us; bench/bias_grad_bench)
+//   linear   cublasSgemm twice (dx = dy W, dW = dy^T x) + kernels/bias_grad.cuh's one SGEMV
+//            (db = dy^T 1: 9-16 us at the study's linear shapes on the H200, where
+//            cudnnConvolutionBackwardBias took 50-123 us; bench/bias_grad_bench)
 //   add      cudnnAddTensor of the output gradient into each input's
 //   concat   cudaMemcpy2DAsync of each channel slice (through a scratch buffer when adding)
 //   dropout  cudnnDropoutBackward with the forward's mask;  flatten  a copy (or an add)
@@ -49,6 +49,7 @@
 #include <random>
 
 #include "gpu/cuda_check.h"
+#include "kernels/bias_grad.cuh"
 #include "kernels/max_pool.cuh"
 #include "kernels/tensor_range.cuh"
 #include "models/conv_graph.h"
@@ -934,19 +935,8 @@ void Network::backward_layer(Plan& plan, int i) {
           }};
       run_conv_pass(st.filter_choice->graph, filter);
       if (l.bias) {
-        // db[c] = sum over images and positions of dy: first each (image, channel) plane's sum
-        // (dy read as the column-major plane x (N C) matrix, times plane ones), then over images
-        // (those sums as the column-major C x N matrix, times N ones).
-        const int plane = l.out.h * l.out.w;
-        const float* sums = dy;
-        if (plane > 1) {
-          CUBLAS_CHECK(cublasSgemv(ctx_.cublas(), CUBLAS_OP_T, plane, plan.batch * l.channels,
-                                   &kOne, dy, plane, ones_.data(), 1, &kZero, bias_partial_.data(),
-                                   1));
-          sums = bias_partial_.data();
-        }
-        CUBLAS_CHECK(cublasSgemv(ctx_.cublas(), CUBLAS_OP_N, l.channels, plan.batch, &kOne, sums,
-                                 l.channels, ones_.data(), 1, &kZero, grad(".bias"), 1));
+        bias_gradient(ctx_.cublas(), dy, plan.batch, l.channels, l.out.h * l.out.w, ones_.data(),
+                      bias_partial_.data(), grad(".bias"));
       }
       if (p == kNetworkInput) break;
       const float beta = beta_for(p);
@@ -1015,9 +1005,9 @@ void Network::backward_layer(Plan& plan, int i) {
       CUBLAS_CHECK(cublasSgemm(ctx_.cublas(), CUBLAS_OP_N, CUBLAS_OP_T, in_features, l.channels,
                                plan.batch, &kOne, x, in_features, dy, l.channels, &kZero,
                                grad(".weight"), in_features));
-      if (l.bias) {  // db = dy^T 1: column-major (out x N) dy^T times N ones
-        CUBLAS_CHECK(cublasSgemv(ctx_.cublas(), CUBLAS_OP_N, l.channels, plan.batch, &kOne, dy,
-                                 l.channels, ones_.data(), 1, &kZero, grad(".bias"), 1));
+      if (l.bias) {  // db = dy^T 1
+        bias_gradient(ctx_.cublas(), dy, plan.batch, l.channels, 1, ones_.data(), nullptr,
+                      grad(".bias"));
       }
       if (p == kNetworkInput) break;
       // dx (N x in, row-major) = dy W, i.e. column-major (in x N) = W^T' dy^T.
