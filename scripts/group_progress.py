@@ -20,7 +20,9 @@ group_sessions.csv): a run stopped by the time limit ended shortly before it, so
 reports the ratio both for starts at 0 (an upper bound) and for stopped runs starting at
 wall - (log seconds) (a lower bound); a finished run of such a group counts from 0 in both.
 A group that was resumed (more than one row in group_sessions.csv) is refused: its logs span the
-sessions while ended_s and the wall time are the last session's.
+sessions while ended_s and the wall time are the last session's. Every epoch of a network counts
+alike: with `--val-from` (or alone runs of another --val-from) validated epochs cost more than the
+others, which this average does not see.
 """
 import csv
 import os
