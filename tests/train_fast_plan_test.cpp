@@ -1,0 +1,69 @@
+// scripts/train_fast.sh's plan (PLAN_ONLY=1 writes OUT/plan.txt and stops): every run validates
+// the last quarter of its epochs and takes the plan's batch-norm mode, unless the caller's options
+// (after OUT, which come before the plan's on each line) set their own; a caller's --epochs keeps
+// every line valid. No GPU: the script only writes the plan.
+#include <gtest/gtest.h>
+
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "tests/cli_test_util.h"
+#include "tests/temp_dir.h"
+
+namespace ptq {
+namespace {
+
+// The run lines of the plan written for PLAN=accurate and the caller's options.
+std::vector<std::string> plan_lines(const std::string& caller_options) {
+  const test::TempDir tmp;
+  const std::string out = tmp.path().string();
+  const test::CommandOutput r = test::run_command(
+      "env -u BN -u VALIDATE PLAN_ONLY=1 JOBS=all PLAN=accurate bash " +
+          std::string(PTQBENCH_SOURCE_DIR) + "/scripts/train_fast.sh " + out + " " + caller_options,
+      out + "/err.txt");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  std::istringstream plan(test::slurp(out + "/plan.txt"));
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(plan, line);)
+    if (line.rfind("--model ", 0) == 0) lines.push_back(" " + line + " ");
+  EXPECT_EQ(lines.size(), 9u);
+  return lines;
+}
+
+// The value of the last occurrence of `option` in a line ("" when absent): ptqbench's rule.
+std::string last_value(const std::string& line, const std::string& option) {
+  const std::size_t at = line.rfind(" " + option + " ");
+  if (at == std::string::npos) return "";
+  const std::size_t from = at + option.size() + 2;
+  return line.substr(from, line.find(' ', from) - from);
+}
+
+TEST(TrainFastPlan, ValidatesTheLastQuarterAndSetsEachNetworksBatchNormMode) {
+  for (const std::string& line : plan_lines("")) {
+    SCOPED_TRACE(line);
+    const int epochs = std::stoi(last_value(line, "--epochs"));
+    EXPECT_EQ(last_value(line, "--val-last"), std::to_string((epochs + 3) / 4));
+    const std::string model = last_value(line, "--model");
+    const std::string bn = model == "AlexNet" || model == "Inception_BN" ? "spatial" : "persistent";
+    EXPECT_EQ(last_value(line, "--bn"), bn);
+  }
+}
+
+TEST(TrainFastPlan, TheCallersOptionsWinOverThePlans) {
+  for (const std::string& line : plan_lines("--bn spatial --val-from 3")) {
+    SCOPED_TRACE(line);
+    EXPECT_EQ(last_value(line, "--bn"), "spatial");
+    EXPECT_EQ(last_value(line, "--val-from"), "3");
+    EXPECT_EQ(last_value(line, "--val-last"), "");  // ptqbench refuses both
+  }
+  // A caller's --epochs (after the plan's) stays valid with the plan's relative --val-last.
+  for (const std::string& line : plan_lines("--epochs 2")) {
+    SCOPED_TRACE(line);
+    EXPECT_EQ(last_value(line, "--epochs"), "2");
+    EXPECT_NE(last_value(line, "--val-last"), "");
+  }
+}
+
+}  // namespace
+}  // namespace ptq
