@@ -243,7 +243,9 @@ void check_resume_options(const ResumeState& state, const TrainOptions& wanted,
 // TrainOptionError saying why not. Writes nothing that stays.
 void prepare_out_dir(const std::string& dir);
 
-// What a finished run reports (summary.json).
+// What a finished run reports (summary.json). Of the options outside the run's identity
+// (eval_batch, val_from, graph_conv, bn_persistent) it holds the last session's: a resumed run
+// that changed them says so only in its sessions' train.log lines.
 struct TrainSummary {
   TrainOptions options;
   std::string device;
