@@ -4,12 +4,14 @@
 //   bn       cudnnBatchNormalizationForwardInference | ...ForwardTraining (batch statistics,
 //            running statistics updated with momentum kBatchNormMomentum, unbiased variance;
 //            CUDNN_BATCHNORM_SPATIAL, or ..._PERSISTENT under BatchNormMode::kPersistent)
-//   relu(6)  cudnnActivationForward (RELU | CLIPPED_RELU with ceiling 6)
+//   relu(6)  kernels/elementwise.cuh (cuDNN's activation, op-tensor and 2D copies moved a fifth of
+//            a device copy's bandwidth: a quarter of Inception_BN's step; bench/elementwise_bench)
 //   maxpool  kernels/max_pool.cuh (also records each window's winner in training); adaptive
 //            avgpool: cudnnPoolingForward (AVERAGE) with the whole plane as window
 //   linear   cublasSgemm y = x W^T (+ cudnnAddTensor for the bias, broadcast over the batch)
-//   add      cudnnOpTensor (ADD)
-//   concat   one cudaMemcpy2DAsync per input into its channel slice of every image
+//   add      kernels/elementwise.cuh add_tensors (and copy_slices adding any third input)
+//   concat   kernels/elementwise.cuh copy_slices: every input into its channel slice of every
+//            image, one launch
 //   dropout  cudnnDropoutForward in training; in inference the layer aliases its input
 //   flatten  aliases its input (NCHW is already C*H*W per image)
 // Convolution algorithms: cudnnFindConvolutionForwardAlgorithmEx measures every algorithm once
@@ -27,14 +29,14 @@
 //            kernels/bias_grad.cuh (two cuBLAS SGEMVs: per-image channel sums, then their sum
 //            over the batch; cuDNN's cudnnConvolutionBackwardBias took 36-227 us against 14-30)
 //   bn       cudnnBatchNormalizationBackward with the batch statistics saved by the forward
-//   relu(6)  cudnnActivationBackward;  avgpool  cudnnPoolingBackward
+//   relu(6)  kernels/elementwise.cuh activation_backward;  avgpool  cudnnPoolingBackward
 //   maxpool  kernels/max_pool.cuh: each input gathers dy from the windows it won (cuDNN's
 //            deterministic max-pool backward took 20 of Inception_BN's 67 ms per step on the H200)
 //   linear   cublasSgemm twice (dx = dy W, dW = dy^T x) + kernels/bias_grad.cuh's one SGEMV
 //            (db = dy^T 1: 9-16 us at the study's linear shapes on the H200, where
 //            cudnnConvolutionBackwardBias took 50-123 us; bench/bias_grad_bench)
-//   add      cudnnAddTensor of the output gradient into each input's
-//   concat   cudaMemcpy2DAsync of each channel slice (through a scratch buffer when adding)
+//   add      kernels/elementwise.cuh copy_slices: the output gradient into each input's
+//   concat   copy_slices of each channel slice into (or onto) its producer's gradient
 //   dropout  cudnnDropoutBackward with the forward's mask;  flatten  a copy (or an add)
 #include "models/network.h"
 
@@ -50,6 +52,7 @@
 
 #include "gpu/cuda_check.h"
 #include "kernels/bias_grad.cuh"
+#include "kernels/elementwise.cuh"
 #include "kernels/max_pool.cuh"
 #include "kernels/tensor_range.cuh"
 #include "models/conv_graph.h"
@@ -72,6 +75,10 @@ constexpr int kTimingRuns = 5;
 // computes something else (a lost branch of the fourth session saw a 25% error). On the H200 the
 // decisions of the nine networks' training steps dropped 2 of their candidates (Inception_BN).
 constexpr double kGraphRelTol = 1e-2;
+
+Activation activation_of(LayerKind kind) {
+  return kind == LayerKind::kRelu6 ? Activation::kRelu6 : Activation::kRelu;
+}
 
 cudnnBatchNormMode_t cudnn_mode(BatchNormMode mode) {
   return mode == BatchNormMode::kPersistent ? CUDNN_BATCHNORM_SPATIAL_PERSISTENT
@@ -179,11 +186,11 @@ namespace {
 }
 
 // A concat's output per image is its inputs' channels one after another: where each input's
-// slice starts (in floats from the image's start) and how many bytes it has per image.
+// slice starts and how many floats it has, per image.
 struct ConcatPart {
   int producer;
   std::size_t offset;
-  std::size_t bytes;
+  std::size_t floats;
 };
 
 // A max-pool layer's geometry at a batch size (its planes are the batch's channels).
@@ -197,7 +204,7 @@ std::vector<ConcatPart> concat_parts(const NetworkDesc& desc, const Layer& l) {
   std::size_t channel = 0;
   for (const int p : l.inputs) {
     const int c = p == kNetworkInput ? desc.input.c : desc.layers[p].out.c;
-    parts.push_back({p, channel * plane, c * plane * sizeof(float)});
+    parts.push_back({p, channel * plane, c * plane});
     channel += c;
   }
   return parts;
@@ -276,11 +283,8 @@ struct LayerStep {
   std::optional<ConvolutionDescriptor> conv_data, conv_filter;
   Network::ConvDataChoice* data_choice = nullptr;
   Network::ConvFilterChoice* filter_choice = nullptr;
-  std::vector<TensorDescriptor> parts;      // concat: each input's shape
   std::optional<TensorDescriptor> channel;  // 1 x C x 1 x 1: conv/linear bias, bn parameters
-  std::optional<ActivationDescriptor> act;
   std::optional<PoolingDescriptor> pool;
-  std::optional<OpTensorDescriptor> op;
   DeviceBuffer<float> saved_mean, saved_inv_var;  // bn training: kept for the backward pass
   DeviceBuffer<unsigned char> dropout_reserve;    // dropout training: the mask, for backward
   DeviceBuffer<std::uint8_t> pool_winner;         // max pool training: each window's winner
@@ -430,14 +434,6 @@ Network::Plan& Network::plan_for(int batch) {
         st.saved_mean.resize(l.out.c);
         st.saved_inv_var.resize(l.out.c);
         break;
-      case LayerKind::kRelu:
-      case LayerKind::kRelu6:
-        st.act.emplace();
-        CUDNN_CHECK(cudnnSetActivationDescriptor(
-            st.act->get(),
-            l.kind == LayerKind::kRelu ? CUDNN_ACTIVATION_RELU : CUDNN_ACTIVATION_CLIPPED_RELU,
-            CUDNN_PROPAGATE_NAN, l.kind == LayerKind::kRelu ? 0.0 : 6.0));
-        break;
       case LayerKind::kMaxPool: {
         const MaxPoolShape shape = max_pool_shape(l, batch);
         if (shape.out_h() != l.out.h || shape.out_w() != l.out.w) {
@@ -458,11 +454,6 @@ Network::Plan& Network::plan_for(int batch) {
         st.y = make_tensor_descriptor(batch, l.channels, 1, 1);
         if (l.bias) st.channel = make_tensor_descriptor(1, l.channels, 1, 1);
         break;
-      case LayerKind::kAdd:
-        st.op.emplace();
-        CUDNN_CHECK(cudnnSetOpTensorDescriptor(st.op->get(), CUDNN_OP_TENSOR_ADD, CUDNN_DATA_FLOAT,
-                                               CUDNN_PROPAGATE_NAN));
-        break;
       case LayerKind::kDropout: {
         if (!plan->dropout) {
           plan->dropout.emplace();
@@ -478,6 +469,9 @@ Network::Plan& Network::plan_for(int batch) {
         st.dropout_reserve.resize(reserve);
         break;
       }
+      case LayerKind::kRelu:
+      case LayerKind::kRelu6:
+      case LayerKind::kAdd:
       case LayerKind::kFlatten:
       case LayerKind::kConcat:
         break;
@@ -502,6 +496,7 @@ void Network::run_layer(Plan& plan, int i, const float* d_input, ForwardMode mod
   };
   const float* x = input(0);
   float* y = outputs_[i].data();
+  const std::size_t out_count = static_cast<std::size_t>(plan.batch) * l.out.count();
   const cudnnHandle_t dnn = ctx_.cudnn();
   switch (l.kind) {
     case LayerKind::kConv: {
@@ -547,8 +542,7 @@ void Network::run_layer(Plan& plan, int i, const float* d_input, ForwardMode mod
       break;
     case LayerKind::kRelu:
     case LayerKind::kRelu6:
-      CUDNN_CHECK(cudnnActivationForward(dnn, st.act->get(), &kOne, st.x->get(), x, &kZero,
-                                         st.y->get(), y));
+      activation_forward(activation_of(l.kind), x, out_count, y, ctx_.stream());
       break;
     case LayerKind::kMaxPool:  // the winners only when a backward may follow
       max_pool_forward(x, max_pool_shape(l, plan.batch), y,
@@ -576,21 +570,27 @@ void Network::run_layer(Plan& plan, int i, const float* d_input, ForwardMode mod
       break;
     }
     case LayerKind::kAdd:
-      CUDNN_CHECK(cudnnOpTensor(dnn, st.op->get(), &kOne, st.x->get(), input(0), &kOne, st.y->get(),
-                                input(1), &kZero, st.y->get(), y));
+      add_tensors(input(0), input(1), out_count, y, ctx_.stream());
       for (std::size_t k = 2; k < l.inputs.size(); ++k) {
-        CUDNN_CHECK(cudnnAddTensor(dnn, &kOne, st.y->get(), input(static_cast<int>(k)), &kOne,
-                                   st.y->get(), y));
+        const SliceCopy more{input(static_cast<int>(k)), 0, y, 0, out_count, 1.0f};
+        copy_slices(&more, 1, 1, ctx_.stream());
       }
       break;
     case LayerKind::kConcat: {
-      const std::size_t image_bytes = l.out.count() * sizeof(float);
       const std::vector<ConcatPart> parts = concat_parts(desc_, l);
-      for (std::size_t k = 0; k < parts.size(); ++k) {
-        CUDA_CHECK(cudaMemcpy2DAsync(y + parts[k].offset, image_bytes, input(static_cast<int>(k)),
-                                     parts[k].bytes, parts[k].bytes, plan.batch,
-                                     cudaMemcpyDeviceToDevice, ctx_.stream()));
+      if (parts.size() > static_cast<std::size_t>(kMaxSlices)) {
+        throw ModelError(desc_.model + " layer '" + l.name + "': concatenates " +
+                         std::to_string(parts.size()) + " inputs, more than " +
+                         std::to_string(kMaxSlices));
       }
+      const auto image = static_cast<std::size_t>(l.out.count());  // floats per image
+      std::vector<SliceCopy> slices;
+      for (std::size_t k = 0; k < parts.size(); ++k) {
+        slices.push_back({input(static_cast<int>(k)), parts[k].floats, y + parts[k].offset, image,
+                          parts[k].floats, 0.0f});
+      }
+      copy_slices(slices.data(), static_cast<int>(slices.size()),
+                  static_cast<std::size_t>(plan.batch), ctx_.stream());
       break;
     }
     case LayerKind::kDropout:
@@ -828,13 +828,6 @@ void Network::plan_backward(Plan& plan) {
   for (std::size_t i = 0; i < desc_.layers.size(); ++i) {
     const Layer& l = desc_.layers[i];
     LayerStep& st = plan.steps[i];
-    if (l.kind == LayerKind::kConcat) {
-      st.parts.clear();
-      for (const int p : l.inputs) {
-        const TensorShape& in = p == kNetworkInput ? desc_.input : desc_.layers[p].out;
-        st.parts.push_back(make_tensor_descriptor(batch, in.c, in.h, in.w));
-      }
-    }
     if (l.kind != LayerKind::kConv) continue;
     const std::string key = shape_key(l, batch, plan.math, plan.deterministic);
     const int p = l.inputs[0];
@@ -976,10 +969,8 @@ void Network::backward_layer(Plan& plan, int i) {
     case LayerKind::kRelu:
     case LayerKind::kRelu6: {
       if (p == kNetworkInput) break;
-      const float beta = beta_for(p);
-      CUDNN_CHECK(cudnnActivationBackward(dnn, st.act->get(), &kOne, st.y->get(), y, st.y->get(),
-                                          dy, st.x->get(), x, &beta, st.x->get(),
-                                          grads_[p].data()));
+      activation_backward(activation_of(l.kind), y, dy, out_count, beta_for(p), grads_[p].data(),
+                          stream);
       break;
     }
     case LayerKind::kMaxPool: {
@@ -1017,27 +1008,35 @@ void Network::backward_layer(Plan& plan, int i) {
                                &beta, grads_[p].data(), in_features));
       break;
     }
-    case LayerKind::kAdd:
+    case LayerKind::kAdd:  // one launch per input: an input may appear twice (y = x + x)
       for (std::size_t k = 0; k < l.inputs.size(); ++k) {
         const int q = l.inputs[k];
         if (q == kNetworkInput) continue;
-        const float beta = beta_for(q);
-        CUDNN_CHECK(
-            cudnnAddTensor(dnn, &kOne, st.y->get(), dy, &beta, st.y->get(), grads_[q].data()));
+        const SliceCopy into{dy, 0, grads_[q].data(), 0, out_count, beta_for(q)};
+        copy_slices(&into, 1, 1, stream);
       }
       break;
     case LayerKind::kConcat: {
-      const std::size_t image_bytes = l.out.count() * sizeof(float);
-      const std::vector<ConcatPart> parts = concat_parts(desc_, l);
-      for (std::size_t k = 0; k < parts.size(); ++k) {
-        const ConcatPart& part = parts[k];
+      // One launch for all slices, unless a producer feeds two of them: its second slice must add
+      // onto the first's result, so that one waits for a launch of its own.
+      const auto image = static_cast<std::size_t>(l.out.count());  // floats per image
+      std::vector<SliceCopy> slices;
+      std::vector<int> producers;
+      const auto flush = [&] {
+        copy_slices(slices.data(), static_cast<int>(slices.size()),
+                    static_cast<std::size_t>(plan.batch), stream);
+        slices.clear(), producers.clear();
+      };
+      for (const ConcatPart& part : concat_parts(desc_, l)) {
         if (part.producer == kNetworkInput) continue;
-        const bool add = beta_for(part.producer) != 0.0f;
-        CUDA_CHECK(cudaMemcpy2DAsync(add ? scratch_.data() : grads_[part.producer].data(),
-                                     part.bytes, dy + part.offset, image_bytes, part.bytes,
-                                     plan.batch, cudaMemcpyDeviceToDevice, stream));
-        if (add) add_scratch_into(part.producer, st.parts[k]);
+        if (std::find(producers.begin(), producers.end(), part.producer) != producers.end()) {
+          flush();
+        }
+        slices.push_back({dy + part.offset, image, grads_[part.producer].data(), part.floats,
+                          part.floats, beta_for(part.producer)});
+        producers.push_back(part.producer);
       }
+      flush();
       break;
     }
     case LayerKind::kDropout: {
