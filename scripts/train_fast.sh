@@ -13,7 +13,7 @@
 #        from OUT/plan.txt, console in OUT/group.log; JOBS=N runs N at a time; TIME_LIMIT=S
 #        stops every run after the epoch it is in at S seconds; run it again to continue;
 #        PRIO_<model>=K gives that run's stream the K-th priority above the default;
-#        PLAN_ONLY=1 writes OUT/plan.txt and stops there)
+#        PLAN_ONLY=1 writes OUT/plan.txt, JOBS or not, and stops there)
 # Environment: as train_all.sh (PTQBENCH, DATA, MODELS); EPOCHS_<model> and OPTS_<model> set
 # here are defaults that the caller's environment overrides. EPOCHS and WARMUP, when set, replace
 # the plan's epochs and warmup epochs for every network (EPOCHS_<model> still wins), e.g. for
@@ -124,12 +124,13 @@ for row in "${plan[@]}"; do
   export "$opts_var=$plan_opts${!opts_var:-$opts}"
 done
 
-if [ -z "${JOBS:-}" ]; then
+if [ -z "${JOBS:-}" ] && [ -z "${PLAN_ONLY:-}" ]; then
   exec scripts/train_all.sh "$1" "${common[@]}" "${@:2}"
 fi
 
-# JOBS: the runs together on one GPU (`ptqbench train-group`), from OUT/plan.txt.
-case "$JOBS" in
+# JOBS: the runs together on one GPU (`ptqbench train-group`), from OUT/plan.txt (PLAN_ONLY=1
+# writes that plan, JOBS or not, and trains nothing).
+case "${JOBS:-all}" in
   all) jobs=() ;;
   *[!0-9]* | "" | 0)
     echo "train_fast.sh: JOBS must be a whole number >= 1 or 'all', got '$JOBS'" >&2

@@ -4,6 +4,7 @@
 // every line valid. No GPU: the script only writes the plan.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -63,6 +64,18 @@ TEST(TrainFastPlan, TheCallersOptionsWinOverThePlans) {
     EXPECT_EQ(last_value(line, "--epochs"), "2");
     EXPECT_NE(last_value(line, "--val-last"), "");
   }
+}
+
+TEST(TrainFastPlan, PlanOnlyWithoutJobsWritesThePlanAndTrainsNothing) {
+  const test::TempDir tmp;
+  const std::string out = tmp.path().string();
+  const test::CommandOutput r = test::run_command(
+      "env -u JOBS PLAN_ONLY=1 PTQBENCH=/nonexistent bash " + std::string(PTQBENCH_SOURCE_DIR) +
+          "/scripts/train_fast.sh " + out + "/plan",
+      out + "/err.txt");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(test::slurp(out + "/plan/plan.txt").find("--model MobileNetV2 "), std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists(out + "/plan/AlexNet")) << "a run was started";
 }
 
 }  // namespace
