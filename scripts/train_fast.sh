@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Trains the nine study networks with a short schedule of the study's optimiser family (SGD with
 # Nesterov momentum and weight decay), chosen to come close to the study's accuracy in minutes on
-# one H100/H200 (bench/README.md has what it reached: 14.6 minutes, 6 of 9 within 2 points); runs
+# one H100/H200 (bench/README.md has what it reached: 14.6 minutes, 6 of 9 within 2 points; with
+# PLAN=accurate 14.4 minutes, 7 of 9, in the ninth session); runs
 # scripts/train_all.sh with per-network epochs and options.
 #
 # Usage: scripts/train_fast.sh OUT [more `ptqbench train` options]
@@ -65,7 +66,7 @@ plan=(
 )
 case "${PLAN:-fast}" in
   fast) ;;
-  accurate)  # bench/README.md, "... all nine within 2 points (eighth session)"
+  accurate)  # bench/README.md, "... the nine in 867 s (ninth session)"
     # Against the eighth session's: VGG_19 back at batch 128 (89.97 and 89.79 there after 120
     # epochs, 89.79 and 89.65 at 256), for about the same time; the ResNet_50 and ResNet_152 runs
     # (97% train accuracy at the end: not yet fitting) a few epochs longer, paid for by
