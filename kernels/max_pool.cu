@@ -489,15 +489,13 @@ bool plan_tiling(int planes, int walked_rows, int cols, std::size_t plane_bytes,
   return true;
 }
 
-// The tiled forward for the K x K stride S pools; false (nothing launched) when rows of this
-// plane's width do not fit a tile.
+// The tiling of the forward for the K x K stride S pools (x 16-byte aligned or not); false when
+// rows of this plane's width do not fit a tile.
 template <int K, int S>
-bool forward_tiled(const float* d_x, const MaxPoolShape& s, float* d_y, std::uint8_t* d_winner,
-                   cudaStream_t stream) {
+bool plan_forward_tiled(const MaxPoolShape& s, bool aligned, PoolTiling& t) {
   const int oh_n = s.out_h(), ow_n = s.out_w();
   const std::size_t plane = static_cast<std::size_t>(s.h) * s.w;
-  PoolTiling t;
-  t.stride[0] = plane_stride<float>(plane, ow_n, aligned16(d_x));
+  t.stride[0] = plane_stride<float>(plane, ow_n, aligned);
   const std::size_t plane_bytes = (t.stride[0] ? t.stride[0] : plane) * sizeof(float);
   // A band of b output rows reads b * S + K - S input rows.
   const int rows_fit = kTileBytes / static_cast<int>(sizeof(float)) / s.w;
@@ -508,21 +506,30 @@ bool forward_tiled(const float* d_x, const MaxPoolShape& s, float* d_y, std::uin
       : t.bands == 1
           ? tile_bytes<float>(t.planes * plane)
           : tile_bytes<float>(std::min(s.h, t.band * S + K - S) * static_cast<std::size_t>(s.w));
-  max_pool_forward_tiled_kernel<K, S>
-      <<<t.blocks, t.threads, t.smem_bytes, stream>>>(d_x, s, oh_n, ow_n, t, d_y, d_winner);
   return true;
 }
 
-// The tiled backward for the K x K stride S pools; false (nothing launched) when rows of this
-// plane's output width do not fit a tile.
+// The tiled forward for the K x K stride S pools; false (nothing launched) when
+// plan_forward_tiled finds no tiling.
 template <int K, int S>
-bool backward_tiled(const std::uint8_t* d_winner, const float* d_dy, const MaxPoolShape& s,
-                    float beta, float* d_dx, cudaStream_t stream) {
+bool forward_tiled(const float* d_x, const MaxPoolShape& s, float* d_y, std::uint8_t* d_winner,
+                   cudaStream_t stream) {
+  PoolTiling t;
+  if (!plan_forward_tiled<K, S>(s, aligned16(d_x), t)) return false;
+  max_pool_forward_tiled_kernel<K, S><<<t.blocks, t.threads, t.smem_bytes, stream>>>(
+      d_x, s, s.out_h(), s.out_w(), t, d_y, d_winner);
+  return true;
+}
+
+// The tiling of the backward for the K x K stride S pools (dy and the winners 16-byte aligned or
+// not); false when rows of this plane's output width do not fit a tile.
+template <int K, int S>
+bool plan_backward_tiled(const MaxPoolShape& s, bool dy_aligned, bool winner_aligned,
+                         PoolTiling& t) {
   const int oh_n = s.out_h(), ow_n = s.out_w();
   const std::size_t plane = static_cast<std::size_t>(oh_n) * ow_n;
-  PoolTiling t;
-  t.stride[0] = plane_stride<float>(plane, s.w, aligned16(d_dy));
-  t.stride[1] = plane_stride<std::uint8_t>(plane, s.w, aligned16(d_winner));
+  t.stride[0] = plane_stride<float>(plane, s.w, dy_aligned);
+  t.stride[1] = plane_stride<std::uint8_t>(plane, s.w, winner_aligned);
   const std::size_t plane_bytes =
       (t.stride[0] ? t.stride[0] : plane) * sizeof(float) + (t.stride[1] ? t.stride[1] : plane);
   // A band of b input rows reads the output rows of (b + K - 2) / S + 1 windows, at most.
@@ -538,12 +545,53 @@ bool backward_tiled(const std::uint8_t* d_winner, const float* d_dy, const MaxPo
       t.stride[1] ? t.planes * t.stride[1] : tile_bytes<std::uint8_t>(count);
   t.second = static_cast<int>(dy_bytes / 16);
   t.smem_bytes = dy_bytes + won_bytes;
-  max_pool_backward_tiled_kernel<K, S>
-      <<<t.blocks, t.threads, t.smem_bytes, stream>>>(d_winner, d_dy, s, oh_n, ow_n, t, beta, d_dx);
   return true;
 }
 
+// The tiled backward for the K x K stride S pools; false (nothing launched) when
+// plan_backward_tiled finds no tiling.
+template <int K, int S>
+bool backward_tiled(const std::uint8_t* d_winner, const float* d_dy, const MaxPoolShape& s,
+                    float beta, float* d_dx, cudaStream_t stream) {
+  PoolTiling t;
+  if (!plan_backward_tiled<K, S>(s, aligned16(d_dy), aligned16(d_winner), t)) return false;
+  max_pool_backward_tiled_kernel<K, S><<<t.blocks, t.threads, t.smem_bytes, stream>>>(
+      d_winner, d_dy, s, s.out_h(), s.out_w(), t, beta, d_dx);
+  return true;
+}
+
+// Whether a pass of this shape can run tiled (its kernel and stride have tiled kernels and a
+// tiling fits), for 16-byte aligned arrays.
+bool tiles(const MaxPoolShape& shape, bool forward) {
+  PoolTiling t;
+  const int k = shape.kernel, s = shape.stride;
+  if (k == 3 && s == 1)
+    return forward ? plan_forward_tiled<3, 1>(shape, true, t)
+                   : plan_backward_tiled<3, 1>(shape, true, true, t);
+  if (k == 3 && s == 2)
+    return forward ? plan_forward_tiled<3, 2>(shape, true, t)
+                   : plan_backward_tiled<3, 2>(shape, true, true, t);
+  if (k == 2 && s == 2)
+    return forward ? plan_forward_tiled<2, 2>(shape, true, t)
+                   : plan_backward_tiled<2, 2>(shape, true, true, t);
+  return false;
+}
+
+MaxPoolKernels kernels_for(const MaxPoolShape& shape, MaxPoolIndex index, bool forward) {
+  check_max_pool_shape(shape);
+  if (!use_32bit(shape, index)) return MaxPoolKernels::kGeneric64;
+  return tiles(shape, forward) ? MaxPoolKernels::kTiled : MaxPoolKernels::kGeneric;
+}
+
 }  // namespace
+
+MaxPoolKernels max_pool_forward_kernels(const MaxPoolShape& shape, MaxPoolIndex index) {
+  return kernels_for(shape, index, true);
+}
+
+MaxPoolKernels max_pool_backward_kernels(const MaxPoolShape& shape, MaxPoolIndex index) {
+  return kernels_for(shape, index, false);
+}
 
 void max_pool_forward(const float* d_x, const MaxPoolShape& shape, float* d_y,
                       std::uint8_t* d_winner, cudaStream_t stream, MaxPoolIndex index) {

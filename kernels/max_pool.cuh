@@ -26,4 +26,14 @@ void max_pool_backward(const std::uint8_t* d_winner, const float* d_dy, const Ma
                        float beta, float* d_dx, cudaStream_t stream,
                        MaxPoolIndex index = MaxPoolIndex::kAuto);
 
+// Which kernels max_pool_forward and max_pool_backward run for a shape and index choice when
+// their arrays are 16-byte aligned (as cudaMalloc's are): the launchers' own decision, so that
+// tests can hold the study's pools to the tiled kernels. Host only: no device needed. Throws
+// like the launchers.
+enum class MaxPoolKernels { kTiled, kGeneric, kGeneric64 };
+MaxPoolKernels max_pool_forward_kernels(const MaxPoolShape& shape,
+                                        MaxPoolIndex index = MaxPoolIndex::kAuto);
+MaxPoolKernels max_pool_backward_kernels(const MaxPoolShape& shape,
+                                         MaxPoolIndex index = MaxPoolIndex::kAuto);
+
 }  // namespace ptq

@@ -14,6 +14,7 @@
 #include "gpu/device_buffer.h"
 #include "kernels/max_pool.cuh"
 #include "kernels/max_pool_ref.h"
+#include "models/model_desc.h"
 #include "tests/gpu_test_util.h"
 #include "tests/test_inputs.h"
 
@@ -340,6 +341,30 @@ TEST(MaxPool, LaunchersRejectBadShapesBeforeLaunching) {
                std::invalid_argument);
   EXPECT_THROW(max_pool_backward(nullptr, nullptr, huge, 0.0f, nullptr, nullptr, MaxPoolIndex::k32),
                std::invalid_argument);
+}
+
+// The launchers' choice, no device needed: every max pool of the nine networks runs the tiled
+// kernels, forward and backward, at the training batches (128 and 256) and at one image; 64-bit
+// indices and other windows take the generic ones.
+TEST(MaxPoolKernels, TheStudysPoolsRunTiledAtTheirTrainingBatches) {
+  int pools = 0;
+  for (const std::string& model : model_names()) {
+    for (const Layer& l : build_network_desc(model).layers) {
+      if (l.kind != LayerKind::kMaxPool) continue;
+      ++pools;
+      for (const int batch : {1, 128, 256}) {
+        const MaxPoolShape s{batch * l.in.c, l.in.h, l.in.w, l.kernel, l.stride, l.padding};
+        SCOPED_TRACE(::testing::Message() << model << " " << l.name << " at batch " << batch);
+        EXPECT_EQ(max_pool_forward_kernels(s), MaxPoolKernels::kTiled);
+        EXPECT_EQ(max_pool_backward_kernels(s), MaxPoolKernels::kTiled);
+        EXPECT_EQ(max_pool_forward_kernels(s, MaxPoolIndex::k64), MaxPoolKernels::kGeneric64);
+      }
+    }
+  }
+  EXPECT_GE(pools, 20);  // AlexNet(_BN) 3 each, VGG 5 each, Inception_BN 11
+  const MaxPoolShape five{4, 16, 16, 5, 1, 2};
+  EXPECT_EQ(max_pool_forward_kernels(five), MaxPoolKernels::kGeneric);
+  EXPECT_EQ(max_pool_backward_kernels(five), MaxPoolKernels::kGeneric);
 }
 
 }  // namespace
