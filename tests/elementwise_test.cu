@@ -78,7 +78,9 @@ struct Shifted {
   }
 };
 
-const std::size_t kCounts[] = {0, 1, 3, 4, 5, 255, 1025, 4 * 1024 + 3, 3 * 1000 * 1000 + 1};
+// The last is above one pass of the grid-stride loops in float4s (at most 4 waves of 2048
+// threads on each of an H200's 132 multiprocessors: 4.3 M floats).
+const std::size_t kCounts[] = {0, 1, 3, 4, 5, 255, 1025, 4 * 1024 + 3, 9 * 1000 * 1000 + 2};
 
 TEST(ActivationRef, HandCheckedEdges) {
   std::vector<float> y;
@@ -124,19 +126,21 @@ TEST(ActivationBackward, MatchesTheReferenceForEveryBeta) {
   for (const Activation act : {Activation::kRelu, Activation::kRelu6}) {
     for (const std::size_t n : kCounts) {
       for (const float beta : {0.0f, 1.0f, 0.5f}) {
-        const std::size_t shift = n % 2;  // odd sizes also run off alignment
-        SCOPED_TRACE(::testing::Message() << "relu" << (act == Activation::kRelu6 ? "6" : "")
-                                          << ", " << n << " floats, beta " << beta);
-        std::vector<float> y;
-        activation_forward_ref(act, inputs(n, rng), y);
-        const std::vector<float> dy = inputs(n, rng);
-        // beta 0 must not read dx: NaNs there would show.
-        std::vector<float> dx = beta == 0.0f ? std::vector<float>(n, kNaN) : inputs(n, rng);
-        Shifted d_y(y, shift), d_dy(dy, shift), d_dx(dx, shift);
-        activation_backward_ref(act, y, dy, beta, dx);
-        activation_backward(act, d_y.data(), d_dy.data(), n, beta, d_dx.data(), ctx.stream());
-        ctx.synchronize();
-        expect_same(d_dx.to_host(n), dx);
+        for (const std::size_t shift : {0, 1}) {
+          SCOPED_TRACE(::testing::Message()
+                       << "relu" << (act == Activation::kRelu6 ? "6" : "") << ", " << n
+                       << " floats, beta " << beta << ", shift " << shift);
+          std::vector<float> y;
+          activation_forward_ref(act, inputs(n, rng), y);
+          const std::vector<float> dy = inputs(n, rng);
+          // beta 0 must not read dx: NaNs there would show.
+          std::vector<float> dx = beta == 0.0f ? std::vector<float>(n, kNaN) : inputs(n, rng);
+          Shifted d_y(y, shift), d_dy(dy, shift), d_dx(dx, shift);
+          activation_backward_ref(act, y, dy, beta, dx);
+          activation_backward(act, d_y.data(), d_dy.data(), n, beta, d_dx.data(), ctx.stream());
+          ctx.synchronize();
+          expect_same(d_dx.to_host(n), dx);
+        }
       }
     }
   }
@@ -176,8 +180,9 @@ void check_concat(GpuContext& ctx, const std::vector<std::size_t>& widths, std::
     d_parts.emplace_back();
     d_parts.back().upload(parts.back());
   }
-  // Forward: every slice into the image layout.
-  std::vector<float> image = inputs(stride * rows, rng);
+  // Forward: every slice into the image layout, over NaNs (beta 0 must not read them; the gap keeps
+  // them).
+  std::vector<float> image(stride * rows, kNaN);
   DeviceBuffer<float> d_image;
   d_image.upload(image);
   std::vector<SliceCopy> slices;
@@ -222,11 +227,16 @@ TEST(CopySlices, ConcatenatesTheStudysInceptionBranchesAndOddShapes) {
     // 8 x 8 (384 + 384 + 128 + 128).
     check_concat(ctx, {64 * 1024, 128 * 1024, 32 * 1024, 32 * 1024}, 3, 0, beta, rng);
     check_concat(ctx, {384 * 64, 384 * 64, 128 * 64, 128 * 64}, 5, 0, beta, rng);
-    // Widths and a gap off multiples of 4 (the one-float path) next to vector slices.
-    check_concat(ctx, {3, 8, 5}, 7, 1, beta, rng);
+    // More rows than the launch has row blocks (8 on a 132-multiprocessor GPU, for 4 slices 128
+    // blocks wide): Inception_BN's first block over 40 images.
+    check_concat(ctx, {64 * 1024, 128 * 1024, 32 * 1024, 32 * 1024}, 40, 0, beta, rng);
+    // One launch of a float4 slice (8 wide, stride 16) and one-float slices (odd widths, offsets
+    // off 16 bytes); an empty slice among them.
+    check_concat(ctx, {8, 3, 0, 5}, 7, 0, beta, rng);
+    check_concat(ctx, {3, 8, 5}, 7, 1, beta, rng);  // all one-float: stride 17
     check_concat(ctx, {16, 4}, 9, 4, beta, rng);
     check_concat(ctx, {1}, 1, 0, beta, rng);
-    check_concat(ctx, {7, 1, 2, 3, 4, 5, 6, 9}, 33, 3, beta, rng);  // kMaxSlices slices
+    check_concat(ctx, {7, 1, 2, 3, 4, 5, 6, 12}, 33, 0, beta, rng);  // kMaxSlices slices
   }
 }
 
@@ -236,15 +246,17 @@ TEST(CopySlices, OneRowIsAPlainCopyOrAccumulation) {
   std::mt19937_64 rng(test::kSeed + 4);
   for (const std::size_t n : kCounts) {
     for (const float beta : {0.0f, 1.0f}) {
-      SCOPED_TRACE(::testing::Message() << n << " floats, beta " << beta);
-      const std::vector<float> src = inputs(n, rng);
-      std::vector<float> dst = beta == 0.0f ? std::vector<float>(n, kNaN) : inputs(n, rng);
-      Shifted d_src(src, 0), d_dst(dst, n % 2);
-      copy_slice_ref(src.data(), 0, dst.data(), 0, n, 1, beta);
-      const SliceCopy s{d_src.data(), 0, d_dst.data(), 0, n, beta};
-      copy_slices(&s, 1, 1, ctx.stream());
-      ctx.synchronize();
-      expect_same(d_dst.to_host(n), dst);
+      for (const std::size_t shift : {0, 1}) {
+        SCOPED_TRACE(::testing::Message() << n << " floats, beta " << beta << ", shift " << shift);
+        const std::vector<float> src = inputs(n, rng);
+        std::vector<float> dst = beta == 0.0f ? std::vector<float>(n, kNaN) : inputs(n, rng);
+        Shifted d_src(src, 0), d_dst(dst, shift);
+        copy_slice_ref(src.data(), 0, dst.data(), 0, n, 1, beta);
+        const SliceCopy s{d_src.data(), 0, d_dst.data(), 0, n, beta};
+        copy_slices(&s, 1, 1, ctx.stream());
+        ctx.synchronize();
+        expect_same(d_dst.to_host(n), dst);
+      }
     }
   }
 }

@@ -2,6 +2,7 @@
 //  - parameter gradients of every layer kind with parameters (conv with stride, padding, groups,
 //    depthwise, with and without bias; batch norm in training mode; linear with bias) against
 //    central finite differences, through every layer kind but dropout, on tiny hand-made graphs;
+//    one graph reads a layer twice in a concat (with the network input) and in an add;
 //  - dropout: the backward masks the gradient with the mask of its forward;
 //  - activation gradients of a graph whose layer feeds three consumers, against a CPU computation
 //    in double, and as the sum of the gradients its branches give alone;
@@ -160,6 +161,24 @@ NetworkDesc plain_graph() {
   const int fc6 = g.add("fc6", LayerKind::kLinear, {flat5}, linear_geometry(16));
   const int relu7 = g.add("relu7", LayerKind::kRelu, {fc6});
   g.add("fc8", LayerKind::kLinear, {relu7}, linear_geometry(kNumClasses));
+  return g.desc();
+}
+
+// Repeated and shared producers: a concat that reads relu1 twice (its second slice must add onto
+// the first) and the network input, after an add has already written relu1's gradient (so every
+// slice into relu1 adds); an add of three inputs, one of them twice.
+NetworkDesc repeat_graph() {
+  GraphBuilder g("fd_repeat", {3, 4, 4});
+  const int c0 = g.add("conv0", LayerKind::kConv, {kNetworkInput},
+                       conv_geometry(4, 3, 1, 1, 1, true));  // 4x4x4
+  const int relu1 = g.add("relu1", LayerKind::kRelu, {c0});
+  const int b2 = g.add("conv2", LayerKind::kConv, {relu1}, conv_geometry(2, 1, 1, 0, 1, true));
+  const int cat3 = g.add("cat3", LayerKind::kConcat, {relu1, b2, relu1, kNetworkInput});  // 13
+  const int c4 = g.add("conv4", LayerKind::kConv, {cat3}, conv_geometry(4, 1, 1, 0, 1, true));
+  const int add5 = g.add("add5", LayerKind::kAdd, {c4, relu1, c4});
+  const int avg6 = g.add("avg6", LayerKind::kAvgPool, {add5});
+  const int flat7 = g.add("flat7", LayerKind::kFlatten, {avg6});
+  g.add("fc8", LayerKind::kLinear, {flat7}, linear_geometry(kNumClasses));
   return g.desc();
 }
 
@@ -524,6 +543,15 @@ TEST_F(NetworkBackward, ParameterGradientsMatchFiniteDifferencesThroughConvPoolF
   Network net(*ctx_, plain_graph(), test::kSeed + 1);
   net.set_math_mode(MathMode::kFp32);
   std::mt19937_64 rng(test::kSeed + 1);
+  LossProbe probe(*ctx_, net, 2, rng);
+  const FdSummary s = check_parameter_gradients(*ctx_, net, probe, rng);
+  print_summary(net.desc().model, s);
+}
+
+TEST_F(NetworkBackward, ParameterGradientsMatchFiniteDifferencesThroughRepeatedInputs) {
+  Network net(*ctx_, repeat_graph(), test::kSeed + 5);
+  net.set_math_mode(MathMode::kFp32);
+  std::mt19937_64 rng(test::kSeed + 5);
   LossProbe probe(*ctx_, net, 2, rng);
   const FdSummary s = check_parameter_gradients(*ctx_, net, probe, rng);
   print_summary(net.desc().model, s);
