@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""PyTorch baselines for bench/elementwise_bench, measured the same way in the same run.
+"""PyTorch baselines for bench/elementwise_bench, measured the same way on the same machine.
 
-Times, with CUDA events after a warm-up, the median of REPS runs at elementwise_bench's shapes:
+Times, with CUDA events after a warm-up, the median of REPS runs (torch_fake_quant.median_ms) at
+elementwise_bench's shapes:
   copy                          y.copy_(x) at 256 x 192 x 32 x 32, 8 bytes per element
   relu_forward/<shape>          torch.relu(x) (a new output from the caching allocator, as in
                                 training), 8 bytes per element
@@ -19,30 +20,14 @@ import sys
 
 import torch
 
-REPS = 50
+from torch_fake_quant import REPS, median_ms  # CUDA-event median after a warm-up, same as there
+
 SHAPES = {
     "inception_192x32x32_b256": (256, 192, 32, 32),
     "inception_128x16x16_b256": (256, 128, 16, 16),
     "resnet50_256x32x32_b256": (256, 256, 32, 32),
 }
 CAT_CHANNELS = (128, 192, 96, 64)
-
-
-def median_ms(fn):
-    for _ in range(3):
-        fn()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(REPS):
-        start = torch.cuda.Event(enable_timing=True)
-        stop = torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        stop.record()
-        stop.synchronize()
-        times.append(start.elapsed_time(stop))
-    times.sort()
-    return times[len(times) // 2]
 
 
 def main():
