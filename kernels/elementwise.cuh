@@ -4,9 +4,10 @@
 // `stream` (none when there is nothing to do), no synchronisation; every array is on the device.
 //
 // Why not cuDNN: on the H200 at the study's shapes cuDNN's activation and op-tensor kernels move
-// 2.5-3.2 TiB/s and one cudaMemcpy2DAsync per concatenated input 1.5 TiB/s, against 3.5-3.7 for
-// these and 3.7 for a device copy (bench/elementwise_bench); in Inception_BN's training step the
-// ReLUs and concatenations took 10 of 45 ms (bench/layer_profile), 6.5 ms with these.
+// 2.0-3.2 TiB/s and one cudaMemcpy2DAsync per concatenated input 1.5 TiB/s, against 2.7-3.7 for
+// these (1.16-1.35x) and 3.7 for a device copy (bench/elementwise_bench); in Inception_BN's
+// training step the ReLUs and concatenations took 10 of 45 ms (bench/layer_profile), 6.5 with
+// these.
 // Arrays given to one call do not overlap, except dx and dst, which are read and written.
 #pragma once
 

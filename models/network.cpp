@@ -4,9 +4,9 @@
 //   bn       cudnnBatchNormalizationForwardInference | ...ForwardTraining (batch statistics,
 //            running statistics updated with momentum kBatchNormMomentum, unbiased variance;
 //            CUDNN_BATCHNORM_SPATIAL, or ..._PERSISTENT under BatchNormMode::kPersistent)
-//   relu(6)  kernels/elementwise.cuh activation_forward (15-25% faster than cuDNN's activation,
-//            op-tensor and add kernels at the study's shapes, and a concatenation 2.3x faster than
-//            per-input 2D copies; bench/elementwise_bench)
+//   relu(6)  kernels/elementwise.cuh activation_forward (1.16-1.35x as fast as cuDNN's
+//            activation, op-tensor and add kernels at the study's shapes, and a concatenation
+//            2.3x as fast as per-input 2D copies; bench/elementwise_bench)
 //   maxpool  kernels/max_pool.cuh (also records each window's winner in training); adaptive
 //            avgpool: cudnnPoolingForward (AVERAGE) with the whole plane as window
 //   linear   cublasSgemm y = x W^T (+ cudnnAddTensor for the bias, broadcast over the batch)
