@@ -15,12 +15,13 @@
 namespace ptq {
 namespace {
 
-// The run lines of the plan written for PLAN=accurate and the caller's options.
-std::vector<std::string> plan_lines(const std::string& caller_options) {
+// The run lines of the plan written for PLAN=accurate, the caller's options and environment.
+std::vector<std::string> plan_lines(const std::string& caller_options,
+                                    const std::string& environment = "") {
   const test::TempDir tmp;
   const std::string out = tmp.path().string();
   const test::CommandOutput r = test::run_command(
-      "env -u BN -u VALIDATE PLAN_ONLY=1 JOBS=all PLAN=accurate bash " +
+      "env -u BN -u VALIDATE " + environment + " PLAN_ONLY=1 JOBS=all PLAN=accurate bash " +
           std::string(PTQBENCH_SOURCE_DIR) + "/scripts/train_fast.sh " + out + " " + caller_options,
       out + "/err.txt");
   EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -64,6 +65,22 @@ TEST(TrainFastPlan, TheCallersOptionsWinOverThePlans) {
     EXPECT_EQ(last_value(line, "--epochs"), "2");
     EXPECT_NE(last_value(line, "--val-last"), "");
   }
+}
+
+// The accurate plan gives the group's longest runs higher stream priorities; PRIO_<model> replaces
+// a network's, 0 included, and gives one to a network the plan leaves at the default.
+TEST(TrainFastPlan, TheCallersPriorityWinsOverThePlans) {
+  std::string inception, vgg19, alexnet;
+  for (const std::string& line : plan_lines("", "PRIO_VGG_19=0 PRIO_AlexNet=4")) {
+    const std::string model = last_value(line, "--model");
+    if (model == "Inception_BN") inception = last_value(line, "--priority");
+    if (model == "VGG_19") vgg19 = last_value(line, "--priority");
+    if (model == "AlexNet") alexnet = last_value(line, "--priority");
+    if (model == "ResNet_18") EXPECT_EQ(last_value(line, "--priority"), "") << line;
+  }
+  EXPECT_EQ(inception, "3");
+  EXPECT_EQ(vgg19, "0");
+  EXPECT_EQ(alexnet, "4");
 }
 
 TEST(TrainFastPlan, PlanOnlyWithoutJobsWritesThePlanAndTrainsNothing) {
