@@ -2,7 +2,7 @@
 # Trains the nine study networks with a short schedule of the study's optimiser family (SGD with
 # Nesterov momentum and weight decay), chosen to come close to the study's accuracy in minutes on
 # one H100/H200 (bench/README.md has what it reached: 14.6 minutes, 6 of 9 within 2 points; with
-# PLAN=accurate 14.4 minutes, 7 of 9, in the ninth session); runs
+# PLAN=accurate 14.1 minutes, 8 of 9, in the tenth session); runs
 # scripts/train_all.sh with per-network epochs and options.
 #
 # Usage: scripts/train_fast.sh OUT [more `ptqbench train` options]
