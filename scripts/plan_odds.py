@@ -2,6 +2,7 @@
 """How likely one run of a training plan brings every network within 2 points of the study.
 
 Usage: plan_odds.py PLAN_TXT ACCURACY_CSV [ACCURACY_CSV ...] [--reference CSV] [--margin M]
+                   [--close MODEL=LO-HI ...]
 PLAN_TXT holds one `ptqbench train` option line per network (scripts/train_fast.sh writes it as
 OUT/plan.txt). Each ACCURACY_CSV is a table scripts/train_summary_csv.py wrote (accuracy.csv:
 model, epochs, test_acc, math, optimizer, dataset, batch, lr, schedule, warmup_epochs, momentum,
@@ -9,7 +10,11 @@ weight_decay, bn, run). A row counts as a run of a plan line when its model, epo
 ran: an early-stopped run does not count), batch, lr and weight decay are the line's, and so are
 its optimizer, schedule, warmup and momentum where the line sets them, its math (tf32 unless the
 line says --math), its dataset (cifar10 unless --dataset) and its batch-norm mode (spatial unless
---bn; a table without the bn column was written before the mode was an option: spatial). Rows without a test accuracy (a run
+--bn; a table without the bn column was written before the mode was an option: spatial).
+`--close MODEL=LO-HI` pools that network's close runs instead: a row counts when its model,
+optimizer, dataset and weight decay are the line's and its epochs are within LO..HI (batch, lr,
+warmup, momentum, math and batch-norm mode are not compared), e.g. `--close VGG_16=120-140` takes
+VGG_16's runs at batch 128 and 256 alike. Rows without a test accuracy (a run
 that did not finish) are left out, and a table given twice counts once. The study's accuracy of
 each network is full_acc in the reference rows (default ../shared/reference/
 seed_sgd_m95_results.csv beside the repository).
@@ -67,9 +72,18 @@ def read_plan(path):
     return lines
 
 
-def matches(row, model, numbers, texts):
+def matches(row, model, numbers, texts, close=None):
+    """Whether an accuracy.csv row is a run of the plan line; close = (lo, hi) epochs or None."""
     if row.get("model") != model:
         return False
+    if close is not None:
+        try:
+            if not close[0] <= int(row["epochs"]) <= close[1]:
+                return False
+        except (KeyError, ValueError):
+            return False
+        numbers = {"weight_decay": numbers["weight_decay"]}
+        texts = {c: v for c, v in texts.items() if c in ("optimizer", "dataset")}
     try:
         if not all(math.isclose(float(row[c]), v, rel_tol=1e-6, abs_tol=1e-12)
                    for c, v in numbers.items()):
@@ -118,14 +132,20 @@ def student_t_cdf(t, dof):
 
 
 def main(argv):
-    args, reference, margin = [], DEFAULT_REFERENCE, 2.0
+    args, reference, margin, close = [], DEFAULT_REFERENCE, 2.0, {}
     i = 1
     while i < len(argv):
-        if argv[i] in ("--reference", "--margin") and i + 1 < len(argv):
+        if argv[i] in ("--reference", "--margin", "--close") and i + 1 < len(argv):
             if argv[i] == "--reference":
                 reference = argv[i + 1]
-            else:
+            elif argv[i] == "--margin":
                 margin = float(argv[i + 1])
+            else:
+                model, _, span = argv[i + 1].partition("=")
+                lo, _, hi = span.partition("-")
+                if not (model and lo.isdigit() and hi.isdigit() and int(lo) <= int(hi)):
+                    sys.exit(f"plan_odds.py: --close takes MODEL=LO-HI (epochs), got '{argv[i + 1]}'")
+                close[model] = (int(lo), int(hi))
             i += 2
         else:
             args.append(argv[i])
@@ -135,6 +155,9 @@ def main(argv):
     if not os.path.exists(args[0]):
         sys.exit(f"plan_odds.py: no plan at {args[0]}")
     plan = read_plan(args[0])
+    unplanned = sorted(set(close) - {model for _, model, _, _ in plan})
+    if unplanned:
+        sys.exit(f"plan_odds.py: --close names {', '.join(unplanned)}, which the plan does not have")
     if not os.path.exists(reference):
         sys.exit(f"plan_odds.py: no reference rows at {reference} (--reference CSV)")
     study = {}
@@ -155,7 +178,7 @@ def main(argv):
                 if not r.get("test_acc"):
                     continue
                 for k, (_, model, numbers, texts) in enumerate(plan):
-                    if matches(r, model, numbers, texts):
+                    if matches(r, model, numbers, texts, close.get(model)):
                         runs[k].append(float(r["test_acc"]))
 
     print(f"{'network':13s} {'runs':>4s} {'mean':>6s} {'sd':>5s} {'min':>6s} {'max':>6s} "
