@@ -76,7 +76,9 @@ TEST(TrainFastPlan, TheCallersPriorityWinsOverThePlans) {
     if (model == "Inception_BN") inception = last_value(line, "--priority");
     if (model == "VGG_19") vgg19 = last_value(line, "--priority");
     if (model == "AlexNet") alexnet = last_value(line, "--priority");
-    if (model == "ResNet_18") EXPECT_EQ(last_value(line, "--priority"), "") << line;
+    if (model == "ResNet_18") {
+      EXPECT_EQ(last_value(line, "--priority"), "") << line;
+    }
   }
   EXPECT_EQ(inception, "3");
   EXPECT_EQ(vgg19, "0");
