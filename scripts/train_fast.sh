@@ -65,8 +65,8 @@ plan=(
   ResNet_152:22:256:0.2:2:5e-4:persistent
   MobileNetV2:36:256:0.2:2:5e-4:persistent
 )
-# Stream priorities of the runs in a group (network:priority; the rest 0); PRIO_<model> wins.
-priorities=()
+# Stream priorities of the runs in a group (the rest 0); PRIO_<model> wins.
+declare -A priority=()
 case "${PLAN:-fast}" in
   fast) ;;
   accurate)  # bench/README.md, "... the nine in 867 s (ninth session)" and "(tenth session)"
@@ -88,7 +88,7 @@ case "${PLAN:-fast}" in
     # The two longest runs first, so that neither ends alone on the GPU: with VGG_19 at +2 it
     # ended last, alone for its last 56 s, and the group held the GPU 866.7 s; at +3, 846.2 s
     # (Inception_BN then ended 35 s before it).
-    priorities=(Inception_BN:3 VGG_19:3 VGG_16:2 ResNet_152:1)
+    priority=([Inception_BN]=3 [VGG_19]=3 [VGG_16]=2 [ResNet_152]=1)
     ;;
   *)
     echo "train_fast.sh: PLAN must be fast or accurate, got '${PLAN}'" >&2
@@ -169,9 +169,8 @@ models=()
     if [ -n "${MODELS:-}" ] && [[ " $MODELS " != *" $model "* ]]; then continue; fi
     models+=("$model")
     epochs_var="EPOCHS_${model}" opts_var="OPTS_${model}"
-    prio_var="PRIO_${model}" prio=""
-    for p in "${priorities[@]}"; do [ "${p%%:*}" != "$model" ] || prio="${p#*:}"; done
-    prio="${!prio_var:-$prio}"
+    prio_var="PRIO_${model}"
+    prio="${!prio_var:-${priority[$model]:-}}"
     echo "--model $model --epochs ${!epochs_var} ${common[*]} ${*:2} ${!opts_var}" \
       "${prio:+--priority $prio}"
   done

@@ -39,4 +39,9 @@ inline CommandOutput run_command(const std::string& command, const std::string& 
   return o;
 }
 
+// Whether `python3` runs here (the scripts' tests skip without it); `probe_path` as in run_command.
+inline bool python3_available(const std::string& probe_path) {
+  return run_command("python3 -c pass", probe_path).exit_code == 0;
+}
+
 }  // namespace ptq::test

@@ -19,16 +19,10 @@ const char* const kColumns =
     "model,epochs,test_acc,math,optimizer,dataset,batch,lr,schedule,warmup_epochs,momentum,"
     "weight_decay,bn,run\n";
 
-struct Odds {
-  int exit_code = -1;
-  std::string out, err;
-};
-
 class PlanOdds : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (test::run_command("python3 -c pass", dir() + "/probe.txt").exit_code != 0)
-      GTEST_SKIP() << "python3 is not available";
+    if (!test::python3_available(dir() + "/probe.txt")) GTEST_SKIP() << "python3 is not available";
     std::ofstream(dir() + "/reference.csv") << "model,full_acc\nVGG_16,91.0\nResNet_18,88.0\n";
     std::ofstream(dir() + "/plan.txt")
         << "# a plan\n"
@@ -41,14 +35,13 @@ class PlanOdds : public ::testing::Test {
   std::string dir() const { return tmp_.path().string(); }
 
   // Writes `rows` (after the header) as a table and runs the script on the plan and it.
-  Odds run(const std::string& rows, const std::string& options) {
+  test::CommandOutput run(const std::string& rows, const std::string& options) {
     std::ofstream(dir() + "/accuracy.csv") << kColumns << rows;
-    const test::CommandOutput r = test::run_command(
+    return test::run_command(
         "python3 " + std::string(PTQBENCH_SOURCE_DIR) + "/scripts/plan_odds.py " + dir() +
             "/plan.txt " + dir() + "/accuracy.csv --reference " + dir() + "/reference.csv " +
             options,
         dir() + "/err.txt");
-    return {r.exit_code, r.out, r.err};
   }
 
   test::TempDir tmp_;
@@ -85,7 +78,7 @@ TEST_F(PlanOdds, CountsOnlyRunsOfThePlansSettingsAndGivesTheStudentTChance) {
       "VGG_16,140,95.0,tf32,sgd-nesterov,fashion-mnist,256,0.1,warmup-cosine,2,0.9,0.001,"
       "persistent,g\n"
       "VGG_16,,,,,,,,,,,,,h\n";
-  const Odds r = run(std::string(kVggRuns) + others, "");
+  const test::CommandOutput r = run(std::string(kVggRuns) + others, "");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(network_line(r.out, "VGG_16"), std::make_pair(2, std::string("0.83"))) << r.out;
   EXPECT_EQ(network_line(r.out, "ResNet_18").first, 0) << r.out;
@@ -99,10 +92,10 @@ TEST_F(PlanOdds, CloseRunsPoolEpochsWithinTheRangeAtAnyBatchAndLearningRate) {
       "VGG_16,120,90.5,tf32,sgd-nesterov,cifar10,128,0.05,warmup-cosine,2,0.9,0.001,spatial,c\n"
       "VGG_16,119,95.0,tf32,sgd-nesterov,cifar10,128,0.05,warmup-cosine,2,0.9,0.001,spatial,d\n"
       "VGG_16,130,95.0,tf32,sgd-nesterov,cifar10,128,0.05,warmup-cosine,2,0.9,0.002,spatial,e\n";
-  const Odds exact = run(std::string(kVggRuns) + close, "");
+  const test::CommandOutput exact = run(std::string(kVggRuns) + close, "");
   ASSERT_EQ(exact.exit_code, 0) << exact.err;
   EXPECT_EQ(network_line(exact.out, "VGG_16").first, 2) << exact.out;
-  const Odds pooled = run(std::string(kVggRuns) + close, "--close VGG_16=120-140");
+  const test::CommandOutput pooled = run(std::string(kVggRuns) + close, "--close VGG_16=120-140");
   ASSERT_EQ(pooled.exit_code, 0) << pooled.err;
   // 90.0, 91.0, 90.5: mean 90.5, sd 0.5; t = 1.5 / (0.5 sqrt(4/3)) = 2.598 with 2 degrees of
   // freedom: P = 1/2 + t / (2 sqrt(2 + t^2)) = 0.9392.
@@ -112,7 +105,7 @@ TEST_F(PlanOdds, CloseRunsPoolEpochsWithinTheRangeAtAnyBatchAndLearningRate) {
 
 TEST_F(PlanOdds, RefusesABadCloseRange) {
   for (const char* bad : {"VGG_16=140", "VGG_16=140-120", "=1-2", "AlexNet=1-2"}) {
-    const Odds r = run(kVggRuns, std::string("--close ") + bad);
+    const test::CommandOutput r = run(kVggRuns, std::string("--close ") + bad);
     EXPECT_NE(r.exit_code, 0) << bad;
     EXPECT_NE(r.err.find("--close"), std::string::npos) << bad << ": " << r.err;
   }

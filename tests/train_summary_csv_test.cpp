@@ -54,8 +54,7 @@ TrainSummary vgg16_summary() {
 TEST(TrainSummaryCsv, TurnsSummariesIntoRowsThatPlanOddsCountsAsRunsOfTheirPlanLine) {
   const test::TempDir tmp;
   const std::string dir = tmp.path().string();
-  if (test::run_command("python3 -c pass", dir + "/probe.txt").exit_code != 0)
-    GTEST_SKIP() << "python3 is not available";
+  if (!test::python3_available(dir + "/probe.txt")) GTEST_SKIP() << "python3 is not available";
   std::filesystem::create_directories(dir + "/out/VGG_16");
   std::filesystem::create_directories(dir + "/out/unfinished");
   std::ofstream(dir + "/out/VGG_16/summary.json") << summary_json(vgg16_summary());
