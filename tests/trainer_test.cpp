@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <random>
 #include <sstream>
 #include <string>
@@ -385,6 +386,49 @@ TEST(TrainNetwork, ADivergingRunStopsWithAClearErrorAndKeepsItsFiles) {
   }
   EXPECT_EQ(count_lines(dir + "/log.csv"), 1);  // the header written before training stays
   EXPECT_FALSE(has_resume_state(dir));          // no state of a diverged epoch
+}
+
+// A run that diverges after good epochs keeps every file of the last good one, byte for byte:
+// two epochs, then their resume state's weights poisoned with NaN (as an epoch that overflowed
+// would leave them), then --resume, whose third epoch must stop with the error.
+TEST(TrainNetwork, ARunDivergingAfterGoodEpochsKeepsTheirLogCheckpointAndState) {
+  PTQ_REQUIRE_GPU();
+  GpuContext ctx;
+  const ColourData data;
+  const test::TempDir tmp;
+  const std::string dir = tmp.path().string();
+  TrainOptions first = tiny_options(4);
+  first.stop_after = 2;
+  std::ostringstream progress;
+  train_network(ctx, tiny_desc(), first, data.view(), dir, false, progress);
+  const ResumeState state = load_resume_state(dir);
+  ASSERT_EQ(state.progress.epochs_done, 2) << progress.str();
+  ASSERT_GT(state.progress.stopping.best_epoch, 0) << progress.str();
+  ResumeTensors tensors = load_resume_tensors(dir, state);
+  for (NamedTensor& t : tensors.network.tensors) {
+    if (!t.data.empty()) t.data[0] = std::numeric_limits<float>::quiet_NaN();
+  }
+  save_resume_state(dir, state.options, state.progress, tensors);
+
+  const std::vector<std::string> kept = {"log.csv", "best.ckpt", kResumeFile, state.tensors_file};
+  std::vector<std::string> before;
+  for (const std::string& f : kept) before.push_back(test::slurp(dir + "/" + f));
+  try {
+    train_network(ctx, tiny_desc(), tiny_options(4), data.view(), dir, true, progress);
+    FAIL() << "NaN weights trained on without a non-finite loss: " << progress.str();
+  } catch (const TrainDivergedError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("epoch 3"), std::string::npos) << what;
+    EXPECT_NE(what.find("keeps log.csv, best.ckpt and the resume state of epoch 2"),
+              std::string::npos)
+        << what;
+  }
+  for (std::size_t i = 0; i < kept.size(); ++i) {
+    EXPECT_EQ(test::slurp(dir + "/" + kept[i]), before[i]) << kept[i] << " changed";
+  }
+  EXPECT_EQ(count_lines(dir + "/log.csv"), 1 + 2);
+  EXPECT_EQ(load_resume_state(dir).progress.epochs_done, 2);
+  EXPECT_FALSE(std::filesystem::exists(dir + "/summary.json"));
 }
 
 // ---- models/train_group.h: runs sharing the GPU ----
